@@ -1,0 +1,132 @@
+/* cmd_serve.c: `roster serve`: open and migrate the database, create the
+ * first administrator on an empty one (printing its key once), and serve. */
+#include <getopt.h>
+#include <stdio.h>
+
+#include "../http/server.h"
+#include "../util/log.h"
+#include "cli.h"
+
+static void serve_usage(FILE *out)
+{
+    fprintf(out,
+            "usage: roster serve [OPTIONS]\n\n"
+            "  --listen HOST:PORT     address to serve on (ROSTER_LISTEN; 127.0.0.1:8080)\n"
+            "  --db URL               sqlite:PATH or postgres://... (ROSTER_DB; %s)\n"
+            "  --base-url URL         public URL of this server, for links in mail\n"
+            "                         (ROSTER_BASE_URL; http://LISTEN)\n"
+            "  --log-level LEVEL      debug, info, warn, error, off (ROSTER_LOG_LEVEL; info)\n"
+            "  --threads N            event loops (ROSTER_THREADS; one per core)\n"
+            "  --db-pool-size N       PostgreSQL connections (ROSTER_DB_POOL_SIZE; 8)\n"
+            "  --max-body BYTES       largest request body (ROSTER_MAX_BODY; 1048576)\n"
+            "  --max-connections N    open connections (ROSTER_MAX_CONNECTIONS; 10000)\n"
+            "  --request-timeout MS   to receive a request; keep-alive idle time\n"
+            "                         (ROSTER_REQUEST_TIMEOUT; 10000)\n",
+            RS_DEFAULT_DB);
+}
+
+enum { O_LISTEN = 1, O_DB, O_BASE_URL, O_LOG_LEVEL, O_THREADS, O_POOL, O_MAX_BODY, O_MAX_CONN,
+       O_TIMEOUT, O_HELP };
+
+int rs_cmd_serve(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"listen", required_argument, NULL, O_LISTEN},
+        {"db", required_argument, NULL, O_DB},
+        {"base-url", required_argument, NULL, O_BASE_URL},
+        {"log-level", required_argument, NULL, O_LOG_LEVEL},
+        {"threads", required_argument, NULL, O_THREADS},
+        {"db-pool-size", required_argument, NULL, O_POOL},
+        {"max-body", required_argument, NULL, O_MAX_BODY},
+        {"max-connections", required_argument, NULL, O_MAX_CONN},
+        {"request-timeout", required_argument, NULL, O_TIMEOUT},
+        {"help", no_argument, NULL, O_HELP},
+        {NULL, 0, NULL, 0},
+    };
+    const char *v[O_HELP] = {0};
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        if (c == O_HELP) {
+            serve_usage(stdout);
+            return RS_EXIT_OK;
+        }
+        if (c <= 0 || c >= O_HELP) {
+            serve_usage(stderr);
+            return RS_EXIT_USAGE;
+        }
+        v[c] = optarg;
+    }
+    if (optind < argc) {
+        fprintf(stderr, "roster serve: unexpected argument \"%s\"\n", argv[optind]);
+        return RS_EXIT_USAGE;
+    }
+
+    struct rs_server_config cfg;
+    rs_server_config_defaults(&cfg);
+    cfg.listen = rs_cli_opt(v[O_LISTEN], "ROSTER_LISTEN", cfg.listen);
+    const char *db = rs_cli_opt(v[O_DB], "ROSTER_DB", RS_DEFAULT_DB);
+    const char *level_s = rs_cli_opt(v[O_LOG_LEVEL], "ROSTER_LOG_LEVEL", "info");
+    const char *base_url = rs_cli_opt(v[O_BASE_URL], "ROSTER_BASE_URL", NULL);
+    long threads = 0, pool = 8, max_body = (long)cfg.max_body, max_conn = cfg.max_connections,
+         timeout = cfg.request_timeout_ms;
+    const char *s;
+    if (((s = rs_cli_opt(v[O_THREADS], "ROSTER_THREADS", NULL)) &&
+         rs_cli_int("--threads", s, 1, 64, &threads) < 0) ||
+        ((s = rs_cli_opt(v[O_POOL], "ROSTER_DB_POOL_SIZE", NULL)) &&
+         rs_cli_int("--db-pool-size", s, 1, 1000, &pool) < 0) ||
+        ((s = rs_cli_opt(v[O_MAX_BODY], "ROSTER_MAX_BODY", NULL)) &&
+         rs_cli_int("--max-body", s, 1024, 64L * 1024 * 1024, &max_body) < 0) ||
+        ((s = rs_cli_opt(v[O_MAX_CONN], "ROSTER_MAX_CONNECTIONS", NULL)) &&
+         rs_cli_int("--max-connections", s, 1, 1000000, &max_conn) < 0) ||
+        ((s = rs_cli_opt(v[O_TIMEOUT], "ROSTER_REQUEST_TIMEOUT", NULL)) &&
+         rs_cli_int("--request-timeout", s, 100, 3600000, &timeout) < 0))
+        return RS_EXIT_USAGE;
+    enum rs_log_level level;
+    if (rs_log_level_parse(level_s, &level) < 0) {
+        fprintf(stderr, "roster: --log-level must be debug, info, warn, error or off\n");
+        return RS_EXIT_USAGE;
+    }
+    if (base_url && strncmp(base_url, "http://", 7) != 0 && strncmp(base_url, "https://", 8) != 0) {
+        fprintf(stderr, "roster: --base-url must start with http:// or https://\n");
+        return RS_EXIT_USAGE;
+    }
+    rs_log_set_level(level);
+    cfg.threads = (int)threads;
+    cfg.max_body = (size_t)max_body;
+    cfg.max_connections = (int)max_conn;
+    cfg.request_timeout_ms = (int)timeout;
+
+    struct rs_store *store = rs_cli_open_store(db, (int)pool);
+    if (!store)
+        return RS_EXIT_ERROR;
+
+    struct rs_ctx ctx;
+    struct rs_error err;
+    rs_error_init(&err);
+    rs_ctx_init(&ctx, store);
+    bool created = false;
+    char token[RS_APIKEY_TOKEN_MAX];
+    int r = rs_svc_bootstrap(&ctx, &created, token, &err);
+    rs_ctx_release(&ctx);
+    if (r < 0) {
+        fprintf(stderr, "roster: could not set up the first administrator\n");
+        rs_cli_print_error(&err);
+        store->ops->close(store);
+        return RS_EXIT_ERROR;
+    }
+    if (created) {
+        /* Shown once: only its hash is stored. */
+        printf("admin API key: %s\n", token);
+        fflush(stdout);
+        rs_log(RS_LOG_INFO, "created the first administrator \"admin\" and its API key", NULL);
+    }
+
+    r = rs_server_run(&cfg, store, &err);
+    store->ops->close(store);
+    if (r < 0) {
+        rs_cli_print_error(&err);
+        return RS_EXIT_ERROR;
+    }
+    return RS_EXIT_OK;
+}

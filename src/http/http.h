@@ -1,0 +1,111 @@
+/* http.h: the HTTP front end's internal interface: the route table, the call
+ * record a handler fills, and the metrics. Handlers know the service API and
+ * JSON, never SQL. */
+#ifndef RS_HTTP_H
+#define RS_HTTP_H
+
+#include <jansson.h>
+#include <stdbool.h>
+
+#include "../core/access.h"
+#include "../service/service.h"
+
+struct rs_call;
+typedef int (*rs_handler_fn)(struct rs_call *call);
+
+enum rs_route_flags {
+    RS_ROUTE_PUBLIC = 1u << 0, /* no API key needed (health, metrics) */
+    RS_ROUTE_WRITES = 1u << 1, /* changes data: always runs on the worker pool */
+    RS_ROUTE_BODY = 1u << 2,   /* takes a JSON body */
+    RS_ROUTE_LOCAL = 1u << 3,  /* answered by the front end itself (metrics) */
+};
+
+struct rs_route {
+    const char *method;  /* "GET", "POST", "PATCH" */
+    const char *pattern; /* "/api/v1/users/{id}": segments, {id} a positive integer */
+    enum rs_resource resource;
+    enum rs_level level; /* what the caller needs on resource */
+    unsigned flags;
+    rs_handler_fn handler;
+};
+
+/* The route table, in match order. */
+const struct rs_route *rs_routes(size_t *ret_count);
+
+enum rs_route_match { RS_MATCH_OK, RS_MATCH_NO_PATH, RS_MATCH_NO_METHOD };
+/* Finds the route for method and path (no query). On RS_MATCH_OK sets *ret and
+ * *ret_id ({id}, 0 if none); on RS_MATCH_NO_METHOD fills allow (comma list). */
+enum rs_route_match rs_route_find(const char *method, size_t mlen, const char *path, size_t plen,
+                                  const struct rs_route **ret, int64_t *ret_id, char *allow,
+                                  size_t allow_size);
+
+/* One API call, copied out of the HTTP request so that it can run on another
+ * thread without touching h2o's memory. Owned by the front end. */
+struct rs_call {
+    struct rs_ctx ctx;
+    const struct rs_route *route;
+    int64_t id;           /* the {id} path parameter */
+    char *query;          /* raw query string without '?', or NULL */
+    char *body;           /* request body (NUL-terminated copy), or NULL */
+    size_t body_len;
+    char *if_match;       /* If-Match value, or NULL */
+    char *authorization;  /* Authorization value, or NULL */
+    bool touch_key;       /* the API key's last-used time should be written */
+
+    /* Output. */
+    int status;
+    json_t *json;         /* body to encode, or NULL */
+    char *text;           /* or a preformatted body */
+    const char *content_type;
+    char location[96];
+    char etag[48];
+    struct rs_error err;  /* set when the call failed */
+};
+
+/* Handler helpers (respond.c). */
+int rs_call_fail(struct rs_call *call, int r);
+void rs_call_json(struct rs_call *call, int status, json_t *body);
+/* Parses the body as a JSON object, or fails the call (400). */
+json_t *rs_call_body_object(struct rs_call *call);
+/* Maps an error code to its HTTP status. */
+int rs_http_status(int code);
+/* Encodes an RFC 9457 problem body for err (a new string). */
+char *rs_problem_encode(const struct rs_error *err, int status, const char *instance,
+                        const char *request_id);
+
+/* Query strings (query.c): percent-decoded key/value pairs. */
+#define RS_QUERY_MAX_PARAMS 32
+struct rs_query_params {
+    int n;
+    char *keys[RS_QUERY_MAX_PARAMS];
+    char *values[RS_QUERY_MAX_PARAMS];
+};
+int rs_query_parse(const char *qs, struct rs_query_params *ret, struct rs_error *err) RS_WUR;
+void rs_query_release(struct rs_query_params *p);
+/* Fails (400, naming the parameter) if a key is not in allowed (NULL-ended). */
+int rs_query_check(const struct rs_query_params *p, const char *const *allowed,
+                   struct rs_error *err) RS_WUR;
+const char *rs_query_get(const struct rs_query_params *p, const char *key);
+
+/* Handlers, one file per resource. */
+int rs_h_users_list(struct rs_call *call);
+int rs_h_users_create(struct rs_call *call);
+int rs_h_users_get(struct rs_call *call);
+int rs_h_users_update(struct rs_call *call);
+int rs_h_users_history(struct rs_call *call);
+int rs_h_apikeys_list(struct rs_call *call);
+int rs_h_apikeys_create(struct rs_call *call);
+int rs_h_apikeys_revoke(struct rs_call *call);
+int rs_h_healthz(struct rs_call *call);
+int rs_h_metrics(struct rs_call *call);
+
+/* Metrics (metrics.c). Each event-loop thread counts into its own shard;
+ * scraping sums the shards. */
+#define RS_METRICS_MAX_SHARDS 64
+void rs_metrics_init(size_t nroutes, const char *backend);
+/* route_idx: index in the route table, or nroutes for unmatched requests. */
+void rs_metrics_observe(int shard, size_t route_idx, int status, uint64_t duration_ns);
+/* Prometheus text exposition; db stats supplied by the caller. */
+char *rs_metrics_render(int db_open, int db_in_use);
+
+#endif

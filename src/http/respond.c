@@ -1,0 +1,88 @@
+/* respond.c: shaping handler results and RFC 9457 problem bodies. */
+#include "codec.h"
+#include "http.h"
+
+int rs_http_status(int code)
+{
+    static const int map[RS_CODE_COUNT] = {
+        [RS_OK] = 200,
+        [RS_EBADREQUEST] = 400,
+        [RS_EVALIDATION] = 422,
+        [RS_EUNAUTHENTICATED] = 401,
+        [RS_EFORBIDDEN] = 403,
+        [RS_ENOTFOUND] = 404,
+        [RS_EMETHOD] = 405,
+        [RS_ECONFLICT] = 409,
+        [RS_EPRECONDITION] = 412,
+        [RS_ETOOLARGE] = 413,
+        [RS_EMEDIATYPE] = 415,
+        [RS_EUNAVAILABLE] = 503,
+        [RS_EINTERNAL] = 500,
+    };
+    if (code < 0)
+        code = -code;
+    return code > 0 && code < RS_CODE_COUNT ? map[code] : 500;
+}
+
+int rs_call_fail(struct rs_call *call, int r)
+{
+    if (r >= 0)
+        r = -RS_EINTERNAL;
+    if (call->err.code == RS_OK)
+        call->err.code = -r;
+    call->status = rs_http_status(call->err.code);
+    return r;
+}
+
+void rs_call_json(struct rs_call *call, int status, json_t *body)
+{
+    call->status = status;
+    call->json = body;
+}
+
+json_t *rs_call_body_object(struct rs_call *call)
+{
+    if (!call->body) {
+        rs_error_field(&call->err, RS_EBADREQUEST, "body", "required",
+                       "a JSON object body is required");
+        return NULL;
+    }
+    return rs_json_parse_object(call->body, call->body_len, &call->err);
+}
+
+char *rs_problem_encode(const struct rs_error *err, int status, const char *instance,
+                        const char *request_id)
+{
+    json_t *o = json_object();
+    char *type = rs_xasprintf("https://roster.dev/problems/%s", rs_code_name(err->code));
+    json_object_set_new(o, "type", json_string(type));
+    free(type);
+    json_object_set_new(o, "title", json_string(rs_code_title(err->code)));
+    json_object_set_new(o, "status", json_integer(status));
+    if (status >= 500 && err->code != RS_EUNAVAILABLE) {
+        /* Nothing about the cause leaves the server: the id finds it in the log. */
+        char *detail = rs_xasprintf("internal error; request id %s", request_id);
+        json_object_set_new(o, "detail", json_string(detail));
+        free(detail);
+    } else {
+        json_object_set_new(o, "detail",
+                            json_string(err->message[0] ? err->message : rs_code_title(err->code)));
+    }
+    if (instance)
+        json_object_set_new(o, "instance", json_string(instance));
+    json_object_set_new(o, "request_id", json_string(request_id));
+    if (err->nfields > 0 && status < 500) {
+        json_t *arr = json_array();
+        for (int i = 0; i < err->nfields; i++) {
+            json_t *f = json_object();
+            json_object_set_new(f, "field", json_string(err->fields[i].field));
+            json_object_set_new(f, "rule", json_string(err->fields[i].rule));
+            json_object_set_new(f, "message", json_string(err->fields[i].message));
+            json_array_append_new(arr, f);
+        }
+        json_object_set_new(o, "errors", arr);
+    }
+    char *s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    json_decref(o);
+    return s;
+}

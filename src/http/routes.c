@@ -1,0 +1,87 @@
+/* routes.c: the route table. Every /api/v1 route declares the resource and
+ * level it needs; the server authenticates before the handler runs. */
+#include <stdio.h>
+
+#include "http.h"
+
+static const struct rs_route routes[] = {
+    {"GET", "/healthz", RS_RES_SYSTEM, RS_LEVEL_NONE, RS_ROUTE_PUBLIC, rs_h_healthz},
+    {"GET", "/metrics", RS_RES_SYSTEM, RS_LEVEL_NONE, RS_ROUTE_PUBLIC | RS_ROUTE_LOCAL,
+     rs_h_metrics},
+    {"GET", "/api/v1/users", RS_RES_USERS, RS_LEVEL_READ, 0, rs_h_users_list},
+    {"POST", "/api/v1/users", RS_RES_USERS, RS_LEVEL_WRITE, RS_ROUTE_WRITES | RS_ROUTE_BODY,
+     rs_h_users_create},
+    {"GET", "/api/v1/users/{id}", RS_RES_USERS, RS_LEVEL_READ, 0, rs_h_users_get},
+    {"PATCH", "/api/v1/users/{id}", RS_RES_USERS, RS_LEVEL_WRITE, RS_ROUTE_WRITES | RS_ROUTE_BODY,
+     rs_h_users_update},
+    {"GET", "/api/v1/users/{id}/history", RS_RES_AUDIT, RS_LEVEL_READ, 0, rs_h_users_history},
+    {"GET", "/api/v1/api-keys", RS_RES_APIKEYS, RS_LEVEL_READ, 0, rs_h_apikeys_list},
+    {"POST", "/api/v1/api-keys", RS_RES_APIKEYS, RS_LEVEL_WRITE, RS_ROUTE_WRITES | RS_ROUTE_BODY,
+     rs_h_apikeys_create},
+    {"POST", "/api/v1/api-keys/{id}/revoke", RS_RES_APIKEYS, RS_LEVEL_WRITE, RS_ROUTE_WRITES,
+     rs_h_apikeys_revoke},
+};
+
+const struct rs_route *rs_routes(size_t *ret_count)
+{
+    *ret_count = RS_ARRAY_LEN(routes);
+    return routes;
+}
+
+/* Matches path against pattern; {id} takes a positive decimal integer. */
+static bool path_matches(const char *pattern, const char *path, size_t plen, int64_t *ret_id)
+{
+    const char *p = path, *end = path + plen;
+    int64_t id = 0;
+    while (*pattern) {
+        if (strncmp(pattern, "{id}", 4) == 0) {
+            const char *start = p;
+            int64_t v = 0;
+            while (p < end && *p >= '0' && *p <= '9' && p - start < 18)
+                v = v * 10 + (*p++ - '0');
+            if (p == start || (p < end && *p != '/') || v <= 0)
+                return false;
+            id = v;
+            pattern += 4;
+            continue;
+        }
+        if (p == end || *p != *pattern)
+            return false;
+        p++;
+        pattern++;
+    }
+    if (p != end)
+        return false;
+    *ret_id = id;
+    return true;
+}
+
+enum rs_route_match rs_route_find(const char *method, size_t mlen, const char *path, size_t plen,
+                                  const struct rs_route **ret, int64_t *ret_id, char *allow,
+                                  size_t allow_size)
+{
+    bool path_seen = false;
+    size_t used = 0;
+    if (allow_size)
+        allow[0] = '\0';
+    /* A trailing slash names the same resource. */
+    if (plen > 1 && path[plen - 1] == '/')
+        plen--;
+    for (size_t i = 0; i < RS_ARRAY_LEN(routes); i++) {
+        int64_t id = 0;
+        if (!path_matches(routes[i].pattern, path, plen, &id))
+            continue;
+        if (strlen(routes[i].method) == mlen && memcmp(routes[i].method, method, mlen) == 0) {
+            *ret = &routes[i];
+            *ret_id = id;
+            return RS_MATCH_OK;
+        }
+        path_seen = true;
+        if (used < allow_size) {
+            int n = snprintf(allow + used, allow_size - used, "%s%s", used ? ", " : "",
+                             routes[i].method);
+            used += n > 0 ? (size_t)n : 0;
+        }
+    }
+    return path_seen ? RS_MATCH_NO_METHOD : RS_MATCH_NO_PATH;
+}

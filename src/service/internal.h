@@ -1,0 +1,17 @@
+/* internal.h: helpers shared by the service files; not for front ends. */
+#ifndef RS_SERVICE_INTERNAL_H
+#define RS_SERVICE_INTERNAL_H
+
+#include <jansson.h>
+
+#include "../core/access.h"
+#include "service.h"
+
+/* Refuses with 403 unless the actor holds level on res. */
+int rs_svc_require(struct rs_ctx *ctx, enum rs_resource res, enum rs_level level,
+                   struct rs_error *err) RS_WUR;
+
+/* Encodes j (stealing the reference) as compact JSON text; caller frees. */
+char *rs_json_text(json_t *j);
+
+#endif

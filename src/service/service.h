@@ -1,0 +1,59 @@
+/* service.h: the use cases. One call = one transaction = one audit event.
+ * Each call checks the actor's permission, validates with core, and writes
+ * through the store. Front ends (http, cli) call these and nothing below.
+ *
+ * Calls marked "writes" acquire the store's writer and may wait: never call
+ * them on an event loop thread. Reads may run on a loop when the store's
+ * reads_inline is true. Output structs are filled only on success. */
+#ifndef RS_SERVICE_H
+#define RS_SERVICE_H
+
+#include "ctx.h"
+
+/* Authentication: sets ctx->actor from an API key token, or fails with
+ * -RS_EUNAUTHENTICATED and one generic message whatever the reason (the
+ * reason goes to err->log_detail). *ret_touch is set when the key's last-used
+ * time is stale enough to be written (rs_svc_apikey_touch, off the loop). */
+int rs_svc_authenticate(struct rs_ctx *ctx, const char *token, size_t len, bool *ret_touch,
+                        struct rs_error *err) RS_WUR;
+/* writes: records that the actor's API key was used now. */
+int rs_svc_apikey_touch(struct rs_ctx *ctx, struct rs_error *err) RS_WUR;
+
+/* Users. create: writes; fields in in_mask of *in; required fields must be
+ * present. update: writes; applies the fields in mask; expected_version < 0
+ * skips the If-Match check. */
+int rs_svc_user_create(struct rs_ctx *ctx, struct rs_user *in, unsigned in_mask,
+                       struct rs_user *ret, struct rs_error *err) RS_WUR;
+int rs_svc_user_get(struct rs_ctx *ctx, int64_t id, struct rs_user *ret,
+                    struct rs_error *err) RS_WUR;
+int rs_svc_user_get_by_username(struct rs_ctx *ctx, const char *username, struct rs_user *ret,
+                                struct rs_error *err) RS_WUR;
+int rs_svc_user_list(struct rs_ctx *ctx, const struct rs_user_query *q, struct rs_user_page *ret,
+                     struct rs_error *err) RS_WUR;
+int rs_svc_user_update(struct rs_ctx *ctx, int64_t id, struct rs_user *patch, unsigned mask,
+                       int64_t expected_version, struct rs_user *ret,
+                       struct rs_error *err) RS_WUR;
+/* The audit trail of one user, newest first, as a JSON array string. */
+int rs_svc_user_history(struct rs_ctx *ctx, int64_t id, char **ret_json,
+                        struct rs_error *err) RS_WUR;
+
+/* API keys. create: writes; for the user named username (NULL: the actor);
+ * returns the token once in token_out. */
+int rs_svc_apikey_create(struct rs_ctx *ctx, const char *username, const char *name,
+                         int64_t expires_at, struct rs_apikey *ret,
+                         char token_out[RS_APIKEY_TOKEN_MAX], struct rs_error *err) RS_WUR;
+int rs_svc_apikey_list(struct rs_ctx *ctx, const char *username, struct rs_apikey **ret_items,
+                       size_t *ret_count, struct rs_error *err) RS_WUR;
+/* writes: revokes a key; *ret is the key as it now stands. */
+int rs_svc_apikey_revoke(struct rs_ctx *ctx, int64_t id, struct rs_apikey *ret,
+                         struct rs_error *err) RS_WUR;
+
+/* First run: on an empty database create the administrator "admin" and an
+ * admin API key (writes). *ret_created is false when users already exist. */
+int rs_svc_bootstrap(struct rs_ctx *ctx, bool *ret_created, char token_out[RS_APIKEY_TOKEN_MAX],
+                     struct rs_error *err) RS_WUR;
+
+/* Health: 0 when the database answers. */
+int rs_svc_health(struct rs_ctx *ctx, struct rs_error *err) RS_WUR;
+
+#endif

@@ -1,0 +1,1421 @@
+/* postgres.c: the PostgreSQL backend of store.h, over libpq. A fixed-size pool
+ * of connections opened lazily (the first eagerly, to fail fast at start) and
+ * shared by all threads; every statement is parameterised, text format except
+ * the API key hash, which travels as binary. */
+#include <errno.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <time.h>
+
+#include <jansson.h>
+#include <libpq-fe.h>
+
+#include "store.h"
+#include "../util/util.h"
+
+#define PG_POOL_DEFAULT 8
+#define PG_ACQUIRE_TIMEOUT_MS 5000
+#define PG_CONNECT_TIMEOUT_S "5"
+#define PG_MAX_PARAMS 24
+#define PG_SQL_MAX (64 * 1024)
+/* pg_advisory_xact_lock key that serialises migrations across processes
+ * ("roster" in ASCII). */
+#define PG_MIGRATE_LOCK_KEY "125779893093746"
+
+/* ---- pool -------------------------------------------------------------- */
+
+enum pg_slot_state { PG_SLOT_EMPTY, PG_SLOT_IDLE, PG_SLOT_BUSY };
+
+struct pg_store;
+
+/* What a struct rs_conn * really points to (never defined as rs_conn here:
+ * sqlite.c has its own and both link into one binary). */
+struct pg_conn {
+    struct pg_store *store;
+    PGconn *pq; /* NULL while the slot is empty */
+    enum pg_slot_state state;
+};
+
+struct pg_store {
+    struct rs_store base;
+    char *url;  /* may hold a password: never logged */
+    char *host; /* "host:port" for messages */
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int size;
+    int nopen;
+    int nin_use;
+    struct pg_conn *conns; /* size slots */
+};
+
+static struct pg_conn *to_pg(struct rs_conn *c)
+{
+    return (struct pg_conn *)c;
+}
+
+static struct rs_conn *to_rs(struct pg_conn *c)
+{
+    return (struct rs_conn *)c;
+}
+
+/* ---- errors ------------------------------------------------------------ */
+
+static void set_notfound(struct rs_error *err)
+{
+    if (err && err->code == RS_OK)
+        err->code = RS_ENOTFOUND;
+}
+
+/* First line of a libpq message, for log detail. */
+static void log_pq_text(struct rs_error *err, const char *what, const char *text)
+{
+    if (!text)
+        text = "";
+    size_t n = strcspn(text, "\n");
+    rs_error_log(err, "%s: %.*s", what, (int)n, text);
+}
+
+static bool sqlstate_unavailable(const char *state)
+{
+    if (!state)
+        return false;
+    /* 08: connection exception; 57P01..03: admin shutdown, crash shutdown,
+     * cannot connect now (server starting or stopping). */
+    return strncmp(state, "08", 2) == 0 || strcmp(state, "57P01") == 0 ||
+           strcmp(state, "57P02") == 0 || strcmp(state, "57P03") == 0;
+}
+
+/* Maps a failed result (res may be NULL) to -code with err filled. u, when
+ * given, names the user whose write may have hit a uniqueness rule. */
+static int pg_fail(struct pg_conn *c, PGresult *res, const struct rs_user *u, const char *what,
+                   struct rs_error *err)
+{
+    const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+    const char *text = res ? PQresultErrorMessage(res) : PQerrorMessage(c->pq);
+    if (!text || !*text)
+        text = PQerrorMessage(c->pq);
+
+    if (PQstatus(c->pq) != CONNECTION_OK || sqlstate_unavailable(state)) {
+        log_pq_text(err, what, text);
+        return rs_error_set(err, RS_EUNAVAILABLE, "database unavailable");
+    }
+    if (state && strcmp(state, "23505") == 0) {
+        const char *cons = PQresultErrorField(res, PG_DIAG_CONSTRAINT_NAME);
+        if (u && cons && strcmp(cons, "users_username_key") == 0)
+            return rs_error_field(err, RS_ECONFLICT, "username", "unique",
+                                  "username \"%s\" is already taken",
+                                  u->username ? u->username : "");
+        if (u && cons && strcmp(cons, "users_email_key") == 0)
+            return rs_error_field(err, RS_ECONFLICT, "email", "unique",
+                                  "email \"%s\" is already in use", u->email ? u->email : "");
+        log_pq_text(err, what, text);
+        return rs_error_set(err, RS_ECONFLICT, "the record conflicts with an existing one");
+    }
+    log_pq_text(err, what, text);
+    return rs_error_set(err, RS_EINTERNAL, "database error");
+}
+
+static int bad_data(const char *what, struct rs_error *err)
+{
+    rs_error_log(err, "unexpected value in %s", what);
+    return rs_error_set(err, RS_EINTERNAL, "database error");
+}
+
+/* ---- parameters and statements ------------------------------------------ */
+
+struct pg_params {
+    int n;
+    const char *vals[PG_MAX_PARAMS];
+    int lens[PG_MAX_PARAMS];
+    int fmts[PG_MAX_PARAMS];
+    char ints[PG_MAX_PARAMS][24];
+};
+
+static int pp_add(struct pg_params *p, const char *v, int len, int fmt)
+{
+    if (p->n >= PG_MAX_PARAMS)
+        abort(); /* a bug in this file: statements have a fixed shape */
+    p->vals[p->n] = v;
+    p->lens[p->n] = len;
+    p->fmts[p->n] = fmt;
+    return ++p->n;
+}
+
+/* Each returns the parameter's number ($n). */
+static int pp_text(struct pg_params *p, const char *s)
+{
+    return pp_add(p, s, 0, 0);
+}
+
+static int pp_int(struct pg_params *p, int64_t v)
+{
+    int i = p->n;
+    if (i >= PG_MAX_PARAMS)
+        abort();
+    snprintf(p->ints[i], sizeof(p->ints[i]), "%" PRId64, v);
+    return pp_add(p, p->ints[i], 0, 0);
+}
+
+/* 0 is written as SQL NULL (optional times and ids). */
+static int pp_int_or_null(struct pg_params *p, int64_t v)
+{
+    return v ? pp_int(p, v) : pp_add(p, NULL, 0, 0);
+}
+
+static int pp_bytes(struct pg_params *p, const unsigned char *b, int len)
+{
+    return pp_add(p, (const char *)b, len, 1);
+}
+
+/* Runs sql with the first nparams of p (p may be NULL). Returns 0 and *ret
+ * (caller PQclear()s it) on success, or -code with err filled. */
+static int pg_run(struct pg_conn *c, const char *sql, const struct pg_params *p, int nparams,
+                  const struct rs_user *u, PGresult **ret, struct rs_error *err)
+{
+    PGresult *res = PQexecParams(c->pq, sql, nparams, NULL, p ? p->vals : NULL, p ? p->lens : NULL,
+                                 p ? p->fmts : NULL, 0);
+    ExecStatusType st = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
+    if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK) {
+        int rc = pg_fail(c, res, u, "query", err);
+        PQclear(res);
+        return rc;
+    }
+    *ret = res;
+    return 0;
+}
+
+/* A statement without parameters and without rows wanted (BEGIN, DDL). */
+static int pg_simple(struct pg_conn *c, const char *sql, const char *what, struct rs_error *err)
+{
+    PGresult *res = PQexec(c->pq, sql);
+    ExecStatusType st = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
+    int rc = 0;
+    if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK)
+        rc = pg_fail(c, res, NULL, what, err);
+    PQclear(res);
+    return rc;
+}
+
+static int parse_i64(const char *s, int64_t *ret)
+{
+    if (!s || !*s)
+        return -1;
+    errno = 0;
+    char *end;
+    long long v = strtoll(s, &end, 10);
+    if (errno || *end)
+        return -1;
+    *ret = v;
+    return 0;
+}
+
+/* Integer column; SQL NULL reads as 0. */
+static int get_i64(PGresult *r, int row, int col, int64_t *ret)
+{
+    if (PQgetisnull(r, row, col)) {
+        *ret = 0;
+        return 0;
+    }
+    return parse_i64(PQgetvalue(r, row, col), ret);
+}
+
+/* Text column as a new string, or NULL for SQL NULL. */
+static char *get_str(PGresult *r, int row, int col)
+{
+    return PQgetisnull(r, row, col) ? NULL : rs_xstrdup(PQgetvalue(r, row, col));
+}
+
+/* A growable SQL text (capped: statements are built only from this file's
+ * fragments, so an overflow is a bug). */
+struct pg_sql {
+    char *buf;
+    size_t len;
+    size_t cap;
+};
+
+static void sql_add(struct pg_sql *b, const char *fmt, ...) RS_PRINTF(2, 3);
+static void sql_add(struct pg_sql *b, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    if (n < 0 || b->len + (size_t)n + 1 > PG_SQL_MAX)
+        abort();
+    if (b->len + (size_t)n + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap : 512;
+        while (cap < b->len + (size_t)n + 1)
+            cap *= 2;
+        b->buf = rs_xrealloc(b->buf, cap);
+        b->cap = cap;
+    }
+    va_start(ap, fmt);
+    vsnprintf(b->buf + b->len, b->cap - b->len, fmt, ap);
+    va_end(ap);
+    b->len += (size_t)n;
+}
+
+/* ---- pool operations ---------------------------------------------------- */
+
+/* Server NOTICEs ("relation already exists, skipping") would go to stderr;
+ * libraries don't log. */
+static void ignore_notice(void *arg, const char *message)
+{
+    (void)arg;
+    (void)message;
+}
+
+/* Whether an idle connection is still alive, without a round trip: a backend
+ * that was terminated or a server that restarted has closed the socket, and
+ * reading what is pending (libpq sockets never block) notices that. */
+static bool conn_alive(PGconn *pq)
+{
+    if (PQstatus(pq) != CONNECTION_OK)
+        return false;
+    /* An idle connection has nothing to read; a dying backend sends its
+     * FATAL message and then closes, which may take two reads to see. */
+    for (int i = 0; i < 4; i++) {
+        struct pollfd pfd = {.fd = PQsocket(pq), .events = POLLIN};
+        if (pfd.fd < 0 || poll(&pfd, 1, 0) <= 0)
+            break;
+        if (!PQconsumeInput(pq))
+            return false;
+        PGnotify *n;
+        while ((n = PQnotifies(pq)))
+            PQfreemem(n);
+    }
+    return PQstatus(pq) == CONNECTION_OK;
+}
+
+/* Settings every new or reset connection gets. */
+static int conn_setup(PGconn *pq, struct rs_error *err)
+{
+    PQsetNoticeProcessor(pq, ignore_notice, NULL);
+    if (PQsetClientEncoding(pq, "UTF8") != 0) {
+        log_pq_text(err, "set client encoding", PQerrorMessage(pq));
+        return -RS_EUNAVAILABLE;
+    }
+    return 0;
+}
+
+static PGconn *pg_connect(struct pg_store *s, struct rs_error *err)
+{
+    /* The URL is used as given; keywords before it are only defaults, so a
+     * connect_timeout in the URL wins. Without one libpq waits for TCP to
+     * give up (minutes) on a host that drops packets. */
+    static const char *const keys[] = {"connect_timeout", "dbname", NULL};
+    const char *const vals[] = {PG_CONNECT_TIMEOUT_S, s->url, NULL};
+    PGconn *pq = PQconnectdbParams(keys, vals, 1);
+    if (!pq || PQstatus(pq) != CONNECTION_OK) {
+        log_pq_text(err, "connect", pq ? PQerrorMessage(pq) : "out of memory");
+        rs_error_set(err, RS_EUNAVAILABLE, "database unavailable: could not connect to %s",
+                     s->host);
+        PQfinish(pq);
+        return NULL;
+    }
+    if (conn_setup(pq, err)) {
+        rs_error_set(err, RS_EUNAVAILABLE, "database unavailable: could not connect to %s",
+                     s->host);
+        PQfinish(pq);
+        return NULL;
+    }
+    return pq;
+}
+
+static void deadline_after(struct timespec *ts, int ms)
+{
+    clock_gettime(CLOCK_MONOTONIC, ts);
+    ts->tv_sec += ms / 1000;
+    ts->tv_nsec += (long)(ms % 1000) * 1000000L;
+    if (ts->tv_nsec >= 1000000000L) {
+        ts->tv_sec++;
+        ts->tv_nsec -= 1000000000L;
+    }
+}
+
+/* Takes a slot under s->mu: an idle connection first, else an empty slot to
+ * fill. Waits up to the acquire timeout. NULL on timeout. */
+static struct pg_conn *pool_take(struct pg_store *s)
+{
+    struct timespec deadline;
+    deadline_after(&deadline, PG_ACQUIRE_TIMEOUT_MS);
+    pthread_mutex_lock(&s->mu);
+    struct pg_conn *got = NULL;
+    for (;;) {
+        struct pg_conn *empty = NULL;
+        for (int i = 0; i < s->size && !got; i++) {
+            if (s->conns[i].state == PG_SLOT_IDLE)
+                got = &s->conns[i];
+            else if (s->conns[i].state == PG_SLOT_EMPTY && !empty)
+                empty = &s->conns[i];
+        }
+        if (!got)
+            got = empty;
+        if (got)
+            break;
+        if (pthread_cond_timedwait(&s->cv, &s->mu, &deadline) == ETIMEDOUT)
+            break;
+    }
+    if (got) {
+        got->state = PG_SLOT_BUSY;
+        s->nin_use++;
+    }
+    pthread_mutex_unlock(&s->mu);
+    return got;
+}
+
+/* Gives a slot back; drops its connection when it is unusable. */
+static void pool_put(struct pg_store *s, struct pg_conn *c, bool drop)
+{
+    PGconn *to_close = NULL;
+    pthread_mutex_lock(&s->mu);
+    if (drop && c->pq) {
+        to_close = c->pq;
+        c->pq = NULL;
+        s->nopen--;
+    }
+    c->state = c->pq ? PG_SLOT_IDLE : PG_SLOT_EMPTY;
+    s->nin_use--;
+    pthread_cond_signal(&s->cv);
+    pthread_mutex_unlock(&s->mu);
+    PQfinish(to_close);
+}
+
+static struct rs_conn *pg_acquire(struct rs_store *store, enum rs_conn_kind kind,
+                                  struct rs_error *err)
+{
+    struct pg_store *s = (struct pg_store *)store;
+    (void)kind; /* reads and writes share one pool */
+    struct pg_conn *c = pool_take(s);
+    if (!c) {
+        rs_error_log(err, "no free PostgreSQL connection after %d ms (pool size %d)",
+                     PG_ACQUIRE_TIMEOUT_MS, s->size);
+        rs_error_set(err, RS_EUNAVAILABLE, "database unavailable");
+        return NULL;
+    }
+    if (!c->pq) {
+        PGconn *pq = pg_connect(s, err);
+        if (!pq) {
+            pool_put(s, c, false);
+            return NULL;
+        }
+        pthread_mutex_lock(&s->mu);
+        c->pq = pq;
+        s->nopen++;
+        pthread_mutex_unlock(&s->mu);
+    } else if (!conn_alive(c->pq)) {
+        PQreset(c->pq);
+        if (PQstatus(c->pq) != CONNECTION_OK) {
+            log_pq_text(err, "reconnect", PQerrorMessage(c->pq));
+            rs_error_set(err, RS_EUNAVAILABLE, "database unavailable");
+            pool_put(s, c, true);
+            return NULL;
+        }
+        if (conn_setup(c->pq, err)) {
+            rs_error_set(err, RS_EUNAVAILABLE, "database unavailable");
+            pool_put(s, c, true);
+            return NULL;
+        }
+    }
+    return to_rs(c);
+}
+
+static void pg_release(struct rs_conn *rc)
+{
+    if (!rc)
+        return;
+    struct pg_conn *c = to_pg(rc);
+    bool drop = PQstatus(c->pq) != CONNECTION_OK;
+    PGTransactionStatusType ts = PQtransactionStatus(c->pq);
+    if (!drop && (ts == PQTRANS_INTRANS || ts == PQTRANS_INERROR)) {
+        /* A caller left a transaction open: never hand it to the next one. */
+        PGresult *res = PQexec(c->pq, "ROLLBACK");
+        drop = !res || PQresultStatus(res) != PGRES_COMMAND_OK;
+        PQclear(res);
+    } else if (ts == PQTRANS_ACTIVE || ts == PQTRANS_UNKNOWN) {
+        drop = true;
+    }
+    pool_put(c->store, c, drop);
+}
+
+static void pg_stats(struct rs_store *store, struct rs_store_stats *ret)
+{
+    struct pg_store *s = (struct pg_store *)store;
+    pthread_mutex_lock(&s->mu);
+    ret->conns_open = s->nopen;
+    ret->conns_in_use = s->nin_use;
+    pthread_mutex_unlock(&s->mu);
+}
+
+static void pg_close(struct rs_store *store)
+{
+    struct pg_store *s = (struct pg_store *)store;
+    if (!s)
+        return;
+    for (int i = 0; i < s->size; i++)
+        PQfinish(s->conns[i].pq);
+    pthread_cond_destroy(&s->cv);
+    pthread_mutex_destroy(&s->mu);
+    free(s->conns);
+    free(s->url);
+    free(s->host);
+    free(s);
+}
+
+/* ---- transactions ------------------------------------------------------- */
+
+static int pg_ping(struct rs_conn *rc, struct rs_error *err)
+{
+    return pg_simple(to_pg(rc), "SELECT 1", "ping", err);
+}
+
+static int pg_begin(struct rs_conn *rc, struct rs_error *err)
+{
+    return pg_simple(to_pg(rc), "BEGIN", "begin", err);
+}
+
+static int pg_commit(struct rs_conn *rc, struct rs_error *err)
+{
+    struct pg_conn *c = to_pg(rc);
+    PGresult *res = PQexec(c->pq, "COMMIT");
+    int rc2 = 0;
+    if (!res || PQresultStatus(res) != PGRES_COMMAND_OK) {
+        rc2 = pg_fail(c, res, NULL, "commit", err);
+    } else if (strcmp(PQcmdStatus(res), "COMMIT") != 0) {
+        /* COMMIT of a failed transaction succeeds as ROLLBACK. */
+        rs_error_log(err, "commit: transaction was rolled back (%s)", PQcmdStatus(res));
+        rc2 = rs_error_set(err, RS_EINTERNAL, "database error");
+    }
+    PQclear(res);
+    return rc2;
+}
+
+static void pg_rollback(struct rs_conn *rc)
+{
+    PQclear(PQexec(to_pg(rc)->pq, "ROLLBACK"));
+}
+
+/* ---- migrations --------------------------------------------------------- */
+
+static int migration_applied(struct pg_conn *c, int version, bool *ret, struct rs_error *err)
+{
+    struct pg_params p = {0};
+    pp_int(&p, version);
+    PGresult *res = NULL;
+    int rc =
+        pg_run(c, "SELECT 1 FROM schema_migrations WHERE version = $1", &p, p.n, NULL, &res, err);
+    if (rc == 0)
+        *ret = PQntuples(res) > 0;
+    PQclear(res);
+    return rc;
+}
+
+/* Applies one migration in its own transaction, unless another process has
+ * (the advisory lock serialises them; the check runs under it). */
+static int migrate_one(struct pg_conn *c, const struct rs_migration *m, bool *ret_applied,
+                       struct rs_error *err)
+{
+    bool done = false;
+    int rc = pg_simple(c, "BEGIN", "migrate", err);
+    if (rc)
+        return rc;
+    rc = pg_simple(c, "SELECT pg_advisory_xact_lock(" PG_MIGRATE_LOCK_KEY ")", "migrate lock", err);
+    if (rc)
+        goto out;
+    rc = migration_applied(c, m->version, &done, err);
+    if (rc || done)
+        goto out;
+    PGresult *res = PQexec(c->pq, m->sql);
+    ExecStatusType st = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
+    if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
+        rs_error_log(err, "migration %04d_%s failed", m->version, m->name);
+        rc = pg_fail(c, res, NULL, "migrate", err);
+        PQclear(res);
+        goto out;
+    }
+    PQclear(res);
+    res = NULL;
+    struct pg_params p = {0};
+    pp_int(&p, m->version);
+    pp_text(&p, m->name);
+    pp_int(&p, rs_wall_ms());
+    rc = pg_run(c, "INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)",
+                &p, p.n, NULL, &res, err);
+    PQclear(res);
+    if (rc)
+        goto out;
+    rc = pg_commit(to_rs(c), err);
+    if (rc == 0)
+        *ret_applied = true;
+    return rc;
+out:
+    pg_rollback(to_rs(c));
+    return rc;
+}
+
+static int pg_migrate(struct rs_store *store, int *ret_applied, struct rs_error *err)
+{
+    struct rs_conn *rc_conn = pg_acquire(store, RS_CONN_WRITE, err);
+    if (!rc_conn)
+        return -RS_EUNAVAILABLE;
+    struct pg_conn *c = to_pg(rc_conn);
+    int applied = 0;
+    size_t n = 0;
+    const struct rs_migration *ms = rs_migrations("postgres", &n);
+
+    /* The table itself, under the same lock: concurrent CREATE TABLE IF NOT
+     * EXISTS can otherwise fail on the catalog's unique index. */
+    int rc = pg_simple(c, "BEGIN", "migrate", err);
+    if (rc)
+        goto out;
+    rc = pg_simple(c, "SELECT pg_advisory_xact_lock(" PG_MIGRATE_LOCK_KEY ")", "migrate lock", err);
+    if (rc == 0)
+        rc = pg_simple(c,
+                       "CREATE TABLE IF NOT EXISTS schema_migrations ("
+                       " version INTEGER PRIMARY KEY,"
+                       " name TEXT NOT NULL,"
+                       " applied_at BIGINT NOT NULL)",
+                       "migrate", err);
+    if (rc) {
+        pg_rollback(rc_conn);
+        goto out;
+    }
+    rc = pg_commit(rc_conn, err);
+    if (rc)
+        goto out;
+
+    for (size_t i = 0; i < n; i++) {
+        bool did = false;
+        rc = migrate_one(c, &ms[i], &did, err);
+        if (rc)
+            goto out;
+        applied += did;
+    }
+    *ret_applied = applied;
+out:
+    pg_release(rc_conn);
+    return rc;
+}
+
+static int pg_schema_version(struct rs_store *store, int *ret_version, struct rs_error *err)
+{
+    struct rs_conn *rc_conn = pg_acquire(store, RS_CONN_READ, err);
+    if (!rc_conn)
+        return -RS_EUNAVAILABLE;
+    struct pg_conn *c = to_pg(rc_conn);
+    PGresult *res = NULL;
+    int64_t v = 0;
+    int rc =
+        pg_run(c, "SELECT to_regclass('schema_migrations') IS NOT NULL", NULL, 0, NULL, &res, err);
+    if (rc)
+        goto out;
+    bool exists = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+    PQclear(res);
+    res = NULL;
+    if (exists) {
+        rc = pg_run(c, "SELECT coalesce(max(version), 0) FROM schema_migrations", NULL, 0, NULL,
+                    &res, err);
+        if (rc)
+            goto out;
+        if (get_i64(res, 0, 0, &v)) {
+            rc = bad_data("schema_migrations", err);
+            goto out;
+        }
+    }
+    *ret_version = (int)v;
+out:
+    PQclear(res);
+    pg_release(rc_conn);
+    return rc;
+}
+
+/* ---- users -------------------------------------------------------------- */
+
+#define USER_COLS                                                                                  \
+    "id, username, email, first_name, last_name, type, status, created_at, updated_at, version"
+
+/* Reads a row of USER_COLS into u (released on failure). */
+static int user_from_row(PGresult *r, int row, struct rs_user *ret, struct rs_error *err)
+{
+    struct rs_user u;
+    rs_user_init(&u);
+    int bad = get_i64(r, row, 0, &u.id) || get_i64(r, row, 7, &u.created_at) ||
+              get_i64(r, row, 8, &u.updated_at) || get_i64(r, row, 9, &u.version) ||
+              rs_user_type_parse(PQgetvalue(r, row, 5), &u.type) ||
+              rs_user_status_parse(PQgetvalue(r, row, 6), &u.status);
+    if (bad) {
+        rs_user_release(&u);
+        return bad_data("users", err);
+    }
+    u.username = get_str(r, row, 1);
+    u.email = get_str(r, row, 2);
+    u.first_name = get_str(r, row, 3);
+    u.last_name = get_str(r, row, 4);
+    *ret = u;
+    return 0;
+}
+
+/* The folded keys a user row stores beside the display values. */
+struct user_keys {
+    char *username;
+    char *email;
+    char *search;
+};
+
+static void user_keys_release(struct user_keys *k)
+{
+    free(k->username);
+    free(k->email);
+    free(k->search);
+}
+
+static int user_keys_make(const struct rs_user *u, struct user_keys *ret, struct rs_error *err)
+{
+    const char *src[4] = {u->username, u->email, u->first_name, u->last_name};
+    char *fold[4] = {NULL, NULL, NULL, NULL};
+    int rc = 0;
+    for (int i = 0; i < 4; i++) {
+        fold[i] = src[i] ? rs_fold_key(src[i]) : NULL;
+        if (!fold[i]) {
+            rs_error_log(err, "could not fold user field %d (missing or invalid UTF-8)", i);
+            rc = rs_error_set(err, RS_EINTERNAL, "internal error");
+            goto out;
+        }
+    }
+    ret->search = rs_xasprintf("%s %s %s %s", fold[0], fold[1], fold[2], fold[3]);
+    ret->username = RS_TAKE_PTR(fold[0]);
+    ret->email = RS_TAKE_PTR(fold[1]);
+out:
+    for (int i = 0; i < 4; i++)
+        free(fold[i]);
+    return rc;
+}
+
+static void user_params(struct pg_params *p, const struct rs_user *u, const struct user_keys *k)
+{
+    pp_text(p, u->username);                    /* $1 */
+    pp_text(p, k->username);                    /* $2 */
+    pp_text(p, u->email);                       /* $3 */
+    pp_text(p, k->email);                       /* $4 */
+    pp_text(p, u->first_name);                  /* $5 */
+    pp_text(p, u->last_name);                   /* $6 */
+    pp_text(p, k->search);                      /* $7 */
+    pp_text(p, rs_user_type_name(u->type));     /* $8 */
+    pp_text(p, rs_user_status_name(u->status)); /* $9 */
+    pp_int(p, u->created_at);                   /* $10 */
+    pp_int(p, u->updated_at);                   /* $11 */
+    pp_int(p, u->version);                      /* $12 */
+}
+
+static int pg_user_insert(struct rs_conn *rc_conn, struct rs_user *u, struct rs_error *err)
+{
+    struct pg_conn *c = to_pg(rc_conn);
+    struct user_keys k = {0};
+    PGresult *res = NULL;
+    int64_t id;
+    int rc = user_keys_make(u, &k, err);
+    if (rc)
+        goto out;
+    struct pg_params p = {0};
+    user_params(&p, u, &k);
+    rc = pg_run(c,
+                "INSERT INTO users (username, username_key, email, email_key, first_name,"
+                " last_name, search_key, type, status, created_at, updated_at, version)"
+                " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING id",
+                &p, p.n, u, &res, err);
+    if (rc)
+        goto out;
+    if (PQntuples(res) != 1 || get_i64(res, 0, 0, &id)) {
+        rc = bad_data("users insert", err);
+        goto out;
+    }
+    u->id = id;
+out:
+    PQclear(res);
+    user_keys_release(&k);
+    return rc;
+}
+
+static int user_get_where(struct pg_conn *c, const char *where, const char *value,
+                          struct rs_user *ret, struct rs_error *err)
+{
+    struct pg_params p = {0};
+    pp_text(&p, value);
+    PGresult *res = NULL;
+    char *sql = rs_xasprintf("SELECT " USER_COLS " FROM users WHERE %s = $1", where);
+    int rc = pg_run(c, sql, &p, p.n, NULL, &res, err);
+    free(sql);
+    if (rc)
+        return rc;
+    if (PQntuples(res) == 0) {
+        set_notfound(err);
+        rc = -RS_ENOTFOUND;
+    } else {
+        rc = user_from_row(res, 0, ret, err);
+    }
+    PQclear(res);
+    return rc;
+}
+
+static int pg_user_get(struct rs_conn *rc_conn, int64_t id, struct rs_user *ret,
+                       struct rs_error *err)
+{
+    char buf[24];
+    snprintf(buf, sizeof(buf), "%" PRId64, id);
+    return user_get_where(to_pg(rc_conn), "id", buf, ret, err);
+}
+
+static int pg_user_get_by_username(struct rs_conn *rc_conn, const char *username_key,
+                                   struct rs_user *ret, struct rs_error *err)
+{
+    return user_get_where(to_pg(rc_conn), "username_key", username_key, ret, err);
+}
+
+static int pg_user_update(struct rs_conn *rc_conn, const struct rs_user *u,
+                          int64_t expected_version, struct rs_error *err)
+{
+    struct pg_conn *c = to_pg(rc_conn);
+    struct user_keys k = {0};
+    PGresult *res = NULL;
+    int rc = user_keys_make(u, &k, err);
+    if (rc)
+        goto out;
+    struct pg_params p = {0};
+    user_params(&p, u, &k);
+    pp_int(&p, u->id);            /* $13 */
+    pp_int(&p, expected_version); /* $14 */
+    rc = pg_run(c,
+                "UPDATE users SET username = $1, username_key = $2, email = $3, email_key = $4,"
+                " first_name = $5, last_name = $6, search_key = $7, type = $8, status = $9,"
+                " created_at = $10, updated_at = $11, version = $12"
+                " WHERE id = $13 AND version = $14",
+                &p, p.n, u, &res, err);
+    if (rc)
+        goto out;
+    if (strcmp(PQcmdTuples(res), "0") != 0)
+        goto out;
+    PQclear(res);
+    res = NULL;
+    struct pg_params q = {0};
+    pp_int(&q, u->id);
+    rc = pg_run(c, "SELECT 1 FROM users WHERE id = $1", &q, q.n, NULL, &res, err);
+    if (rc)
+        goto out;
+    if (PQntuples(res) == 0) {
+        set_notfound(err);
+        rc = -RS_ENOTFOUND;
+    } else {
+        rc = rs_error_set(err, RS_EPRECONDITION, "user %" PRId64 " was changed by someone else",
+                          u->id);
+    }
+out:
+    PQclear(res);
+    user_keys_release(&k);
+    return rc;
+}
+
+static int pg_user_count(struct rs_conn *rc_conn, int64_t *ret, struct rs_error *err)
+{
+    PGresult *res = NULL;
+    int64_t n;
+    int rc = pg_run(to_pg(rc_conn), "SELECT count(*) FROM users", NULL, 0, NULL, &res, err);
+    if (rc)
+        return rc;
+    if (get_i64(res, 0, 0, &n))
+        rc = bad_data("users count", err);
+    else
+        *ret = n;
+    PQclear(res);
+    return rc;
+}
+
+/* Column for a sort field and whether it is text (ordered byte-wise, as
+ * SQLite's BINARY collation, so both backends page alike). */
+static const char *sort_column(enum rs_user_sort_field f, bool *ret_text)
+{
+    static const struct {
+        const char *col;
+        bool text;
+    } map[RS_SORT_FIELD_COUNT] = {
+        [RS_SORT_ID] = {"id", false},
+        [RS_SORT_USERNAME] = {"username_key", true},
+        [RS_SORT_EMAIL] = {"email_key", true},
+        [RS_SORT_FIRST_NAME] = {"first_name", true},
+        [RS_SORT_LAST_NAME] = {"last_name", true},
+        [RS_SORT_CREATED_AT] = {"created_at", false},
+        [RS_SORT_UPDATED_AT] = {"updated_at", false},
+    };
+    *ret_text = false;
+    if ((unsigned)f >= RS_SORT_FIELD_COUNT)
+        return NULL;
+    *ret_text = map[f].text;
+    return map[f].col;
+}
+
+/* "%" "_" "\" escaped for LIKE ... ESCAPE '\'. */
+static char *like_escape(const char *s)
+{
+    size_t n = strlen(s);
+    char *out = rs_xmalloc(2 * n + 1);
+    size_t j = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] == '%' || s[i] == '_' || s[i] == '\\')
+            out[j++] = '\\';
+        out[j++] = s[i];
+    }
+    out[j] = '\0';
+    return out;
+}
+
+static int bad_cursor(struct rs_error *err)
+{
+    /* Same wording as core's cursor decoding, which catches most bad cursors. */
+    return rs_error_field(err, RS_EBADREQUEST, "cursor", "format",
+                          "cursor is not one this list issued for the same sort; start again "
+                          "without a cursor");
+}
+
+/* Appends the keyset condition: rows strictly after the cursor in the sort
+ * order, in the expanded OR form so mixed directions work. */
+static int add_cursor_cond(struct pg_sql *sql, struct pg_params *p, const struct rs_user_query *q,
+                           struct rs_error *err)
+{
+    const struct rs_cursor *cur = &q->cursor;
+    int nkeys = q->nsort;
+    if (cur->nvalues != nkeys)
+        return bad_cursor(err);
+    const char *cols[RS_SORT_MAX_KEYS + 1];
+    bool text[RS_SORT_MAX_KEYS + 1];
+    bool desc[RS_SORT_MAX_KEYS + 1];
+    int param[RS_SORT_MAX_KEYS + 1];
+    for (int i = 0; i < nkeys; i++) {
+        cols[i] = sort_column(q->sort[i].field, &text[i]);
+        desc[i] = q->sort[i].desc;
+        int64_t dummy;
+        if (!cols[i] || !cur->values[i] || (!text[i] && parse_i64(cur->values[i], &dummy)))
+            return bad_cursor(err);
+        param[i] = pp_text(p, cur->values[i]);
+    }
+    cols[nkeys] = "id";
+    text[nkeys] = false;
+    desc[nkeys] = nkeys > 0 ? q->sort[nkeys - 1].desc : false;
+    param[nkeys] = pp_int(p, cur->id);
+
+    sql_add(sql, " AND (");
+    for (int i = 0; i <= nkeys; i++) {
+        sql_add(sql, "%s(", i ? " OR " : "");
+        for (int j = 0; j < i; j++)
+            sql_add(sql, "%s%s = $%d AND ", cols[j], text[j] ? " COLLATE \"C\"" : "", param[j]);
+        sql_add(sql, "%s%s %c $%d)", cols[i], text[i] ? " COLLATE \"C\"" : "", desc[i] ? '<' : '>',
+                param[i]);
+    }
+    sql_add(sql, ")");
+    return 0;
+}
+
+static void add_order(struct pg_sql *sql, const struct rs_user_query *q)
+{
+    sql_add(sql, " ORDER BY ");
+    for (int i = 0; i < q->nsort; i++) {
+        bool text;
+        const char *col = sort_column(q->sort[i].field, &text);
+        sql_add(sql, "%s%s %s, ", col, text ? " COLLATE \"C\"" : "",
+                q->sort[i].desc ? "DESC" : "ASC");
+    }
+    bool last_desc = q->nsort > 0 && q->sort[q->nsort - 1].desc;
+    sql_add(sql, "id %s", last_desc ? "DESC" : "ASC");
+}
+
+static void user_page_free_items(struct rs_user *items, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        rs_user_release(&items[i]);
+    free(items);
+}
+
+static int pg_user_list(struct rs_conn *rc_conn, const struct rs_user_query *q,
+                        struct rs_user_page *ret, struct rs_error *err)
+{
+    struct pg_conn *c = to_pg(rc_conn);
+    struct pg_sql where = {0};
+    struct pg_sql sql = {0};
+    struct pg_params p = {0};
+    PGresult *res = NULL;
+    struct rs_user *items = NULL;
+    size_t count = 0;
+    int64_t total = 0;
+    _cleanup_free_ char *pattern = NULL;
+    int rc = 0;
+
+    if (q->nsort < 0 || q->nsort > RS_SORT_MAX_KEYS) {
+        rc = rs_error_field(err, RS_EBADREQUEST, "sort", "max_keys", "too many sort keys");
+        goto out;
+    }
+    for (int i = 0; i < q->nsort; i++) {
+        bool text;
+        if (!sort_column(q->sort[i].field, &text)) {
+            rc = rs_error_field(err, RS_EBADREQUEST, "sort", "enum", "unknown sort field");
+            goto out;
+        }
+    }
+    int limit = q->limit > 0 ? q->limit : RS_LIST_LIMIT_DEFAULT;
+    if (limit > RS_LIST_LIMIT_MAX)
+        limit = RS_LIST_LIMIT_MAX;
+
+    /* The filter: its parameters come first so the count can reuse them. */
+    sql_add(&where, " WHERE TRUE");
+    if (q->q && *q->q) {
+        pattern = like_escape(q->q);
+        sql_add(&where, " AND search_key LIKE '%%' || $%d::text || '%%' ESCAPE E'\\\\'",
+                pp_text(&p, pattern));
+    }
+    if (q->has_status)
+        sql_add(&where, " AND status = $%d", pp_text(&p, rs_user_status_name(q->status)));
+    if (q->has_type)
+        sql_add(&where, " AND type = $%d", pp_text(&p, rs_user_type_name(q->type)));
+    int nfilter = p.n;
+
+    /* Total, ignoring the cursor. */
+    sql_add(&sql, "SELECT count(*) FROM users%s", where.buf);
+    rc = pg_run(c, sql.buf, &p, nfilter, NULL, &res, err);
+    if (rc)
+        goto out;
+    if (get_i64(res, 0, 0, &total)) {
+        rc = bad_data("users count", err);
+        goto out;
+    }
+    PQclear(res);
+    res = NULL;
+
+    /* The page. */
+    if (q->has_cursor) {
+        rc = add_cursor_cond(&where, &p, q, err);
+        if (rc)
+            goto out;
+    }
+    sql.len = 0;
+    sql_add(&sql, "SELECT " USER_COLS " FROM users%s", where.buf);
+    add_order(&sql, q);
+    sql_add(&sql, " LIMIT $%d", pp_int(&p, (int64_t)limit + 1));
+    rc = pg_run(c, sql.buf, &p, p.n, NULL, &res, err);
+    if (rc)
+        goto out;
+    int rows = PQntuples(res);
+    size_t want = rows > limit ? (size_t)limit : (size_t)rows;
+    items = rs_xcalloc(want ? want : 1, sizeof(*items));
+    for (; count < want; count++) {
+        rc = user_from_row(res, (int)count, &items[count], err);
+        if (rc)
+            goto out;
+    }
+    ret->items = RS_TAKE_PTR(items);
+    ret->count = count;
+    ret->total = total;
+    ret->has_more = rows > limit;
+out:
+    if (items)
+        user_page_free_items(items, count);
+    PQclear(res);
+    free(where.buf);
+    free(sql.buf);
+    return rc;
+}
+
+/* ---- audit -------------------------------------------------------------- */
+
+static int pg_audit_insert(struct rs_conn *rc_conn, struct rs_audit_event *ev, struct rs_error *err)
+{
+    struct pg_params p = {0};
+    pp_int(&p, ev->at);
+    pp_int_or_null(&p, ev->actor_id);
+    pp_text(&p, ev->actor_name ? ev->actor_name : "system");
+    pp_text(&p, ev->action);
+    pp_text(&p, ev->target_type);
+    pp_int(&p, ev->target_id);
+    pp_text(&p, ev->request_id);
+    pp_text(&p, ev->before_json);
+    pp_text(&p, ev->after_json);
+    pp_text(&p, ev->reason);
+    PGresult *res = NULL;
+    int64_t id;
+    int rc = pg_run(to_pg(rc_conn),
+                    "INSERT INTO audit_events (at, actor_id, actor_name, action, target_type,"
+                    " target_id, request_id, before_json, after_json, reason)"
+                    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id",
+                    &p, p.n, NULL, &res, err);
+    if (rc)
+        return rc;
+    if (PQntuples(res) != 1 || get_i64(res, 0, 0, &id))
+        rc = bad_data("audit insert", err);
+    else
+        ev->id = id;
+    PQclear(res);
+    return rc;
+}
+
+static json_t *json_str_or_null(PGresult *r, int row, int col)
+{
+    return PQgetisnull(r, row, col) ? json_null() : json_string(PQgetvalue(r, row, col));
+}
+
+/* A stored JSON text as a value; text that does not parse stays a string. */
+static json_t *json_doc_or_null(PGresult *r, int row, int col)
+{
+    if (PQgetisnull(r, row, col))
+        return json_null();
+    const char *s = PQgetvalue(r, row, col);
+    json_t *v = json_loads(s, JSON_DECODE_ANY, NULL);
+    return v ? v : json_string(s);
+}
+
+static int pg_audit_list_target(struct rs_conn *rc_conn, const char *target_type, int64_t target_id,
+                                int limit, char **ret_json, struct rs_error *err)
+{
+    struct pg_params p = {0};
+    pp_text(&p, target_type);
+    pp_int(&p, target_id);
+    pp_int_or_null(&p, limit > 0 ? limit : 0); /* LIMIT NULL: no limit */
+    PGresult *res = NULL;
+    json_t *arr = NULL;
+    int rc = pg_run(to_pg(rc_conn),
+                    "SELECT id, at, actor_id, actor_name, action, target_type, target_id,"
+                    " request_id, before_json, after_json, reason FROM audit_events"
+                    " WHERE target_type = $1 AND target_id = $2 ORDER BY id DESC LIMIT $3",
+                    &p, p.n, NULL, &res, err);
+    if (rc)
+        return rc;
+    arr = json_array();
+    for (int i = 0; i < PQntuples(res); i++) {
+        int64_t id, at, actor, tid;
+        if (get_i64(res, i, 0, &id) || get_i64(res, i, 1, &at) || get_i64(res, i, 2, &actor) ||
+            get_i64(res, i, 6, &tid)) {
+            rc = bad_data("audit_events", err);
+            goto out;
+        }
+        char when[RS_TIME_STR_MAX];
+        rs_time_format(at, when);
+        json_t *o = json_object();
+        json_object_set_new(o, "id", json_integer(id));
+        json_object_set_new(o, "at", json_string(when));
+        json_object_set_new(o, "actor_id",
+                            PQgetisnull(res, i, 2) ? json_null() : json_integer(actor));
+        json_object_set_new(o, "actor_name", json_str_or_null(res, i, 3));
+        json_object_set_new(o, "action", json_str_or_null(res, i, 4));
+        json_object_set_new(o, "target_type", json_str_or_null(res, i, 5));
+        json_object_set_new(o, "target_id", json_integer(tid));
+        json_object_set_new(o, "request_id", json_str_or_null(res, i, 7));
+        json_object_set_new(o, "before", json_doc_or_null(res, i, 8));
+        json_object_set_new(o, "after", json_doc_or_null(res, i, 9));
+        json_object_set_new(o, "reason", json_str_or_null(res, i, 10));
+        json_array_append_new(arr, o);
+    }
+    char *s = json_dumps(arr, JSON_COMPACT);
+    if (!s)
+        abort(); /* jansson fails only when out of memory */
+    *ret_json = s;
+out:
+    json_decref(arr);
+    PQclear(res);
+    return rc;
+}
+
+/* ---- API keys ----------------------------------------------------------- */
+
+#define APIKEY_COLS                                                                                \
+    "a.id, a.key_id, encode(a.secret_hash, 'hex'), a.user_id, u.username, a.name,"                 \
+    " a.created_at, a.expires_at, a.revoked_at, a.last_used_at"
+#define APIKEY_FROM " FROM api_keys a JOIN users u ON u.id = a.user_id"
+
+static int hex_val(char ch)
+{
+    if (ch >= '0' && ch <= '9')
+        return ch - '0';
+    if (ch >= 'a' && ch <= 'f')
+        return ch - 'a' + 10;
+    if (ch >= 'A' && ch <= 'F')
+        return ch - 'A' + 10;
+    return -1;
+}
+
+static int unhex(const char *s, unsigned char *out, size_t n)
+{
+    if (strlen(s) != 2 * n)
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        int hi = hex_val(s[2 * i]);
+        int lo = hex_val(s[2 * i + 1]);
+        if (hi < 0 || lo < 0)
+            return -1;
+        out[i] = (unsigned char)(hi << 4 | lo);
+    }
+    return 0;
+}
+
+static int apikey_from_row(PGresult *r, int row, struct rs_apikey *ret, struct rs_error *err)
+{
+    struct rs_apikey k;
+    rs_apikey_init(&k);
+    const char *key_id = PQgetvalue(r, row, 1);
+    int bad = get_i64(r, row, 0, &k.id) || strlen(key_id) != RS_APIKEY_ID_LEN ||
+              unhex(PQgetvalue(r, row, 2), k.secret_hash, RS_APIKEY_HASH_BYTES) ||
+              get_i64(r, row, 3, &k.user_id) || get_i64(r, row, 6, &k.created_at) ||
+              get_i64(r, row, 7, &k.expires_at) || get_i64(r, row, 8, &k.revoked_at) ||
+              get_i64(r, row, 9, &k.last_used_at);
+    if (bad) {
+        rs_apikey_release(&k);
+        return bad_data("api_keys", err);
+    }
+    rs_strlcpy(k.key_id, key_id, sizeof(k.key_id));
+    k.username = get_str(r, row, 4);
+    k.name = get_str(r, row, 5);
+    *ret = k;
+    return 0;
+}
+
+static int pg_apikey_insert(struct rs_conn *rc_conn, struct rs_apikey *k, struct rs_error *err)
+{
+    struct pg_params p = {0};
+    pp_text(&p, k->key_id);
+    pp_bytes(&p, k->secret_hash, RS_APIKEY_HASH_BYTES);
+    pp_int(&p, k->user_id);
+    pp_text(&p, k->name ? k->name : "");
+    pp_int(&p, k->created_at);
+    pp_int_or_null(&p, k->expires_at);
+    pp_int_or_null(&p, k->revoked_at);
+    pp_int_or_null(&p, k->last_used_at);
+    PGresult *res = NULL;
+    int64_t id;
+    int rc = pg_run(to_pg(rc_conn),
+                    "INSERT INTO api_keys (key_id, secret_hash, user_id, name, created_at,"
+                    " expires_at, revoked_at, last_used_at)"
+                    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
+                    &p, p.n, NULL, &res, err);
+    if (rc)
+        return rc;
+    if (PQntuples(res) != 1 || get_i64(res, 0, 0, &id))
+        rc = bad_data("api_keys insert", err);
+    else
+        k->id = id;
+    PQclear(res);
+    return rc;
+}
+
+static int apikey_get_where(struct pg_conn *c, const char *where, const char *value,
+                            struct rs_apikey *ret, struct rs_error *err)
+{
+    struct pg_params p = {0};
+    pp_text(&p, value);
+    PGresult *res = NULL;
+    char *sql = rs_xasprintf("SELECT " APIKEY_COLS APIKEY_FROM " WHERE %s = $1", where);
+    int rc = pg_run(c, sql, &p, p.n, NULL, &res, err);
+    free(sql);
+    if (rc)
+        return rc;
+    if (PQntuples(res) == 0) {
+        set_notfound(err);
+        rc = -RS_ENOTFOUND;
+    } else {
+        rc = apikey_from_row(res, 0, ret, err);
+    }
+    PQclear(res);
+    return rc;
+}
+
+static int pg_apikey_find(struct rs_conn *rc_conn, const char *key_id, struct rs_apikey *ret,
+                          struct rs_error *err)
+{
+    return apikey_get_where(to_pg(rc_conn), "a.key_id", key_id, ret, err);
+}
+
+static int pg_apikey_get(struct rs_conn *rc_conn, int64_t id, struct rs_apikey *ret,
+                         struct rs_error *err)
+{
+    char buf[24];
+    snprintf(buf, sizeof(buf), "%" PRId64, id);
+    return apikey_get_where(to_pg(rc_conn), "a.id", buf, ret, err);
+}
+
+static int pg_apikey_list(struct rs_conn *rc_conn, int64_t user_id, struct rs_apikey **ret_items,
+                          size_t *ret_count, struct rs_error *err)
+{
+    struct pg_params p = {0};
+    PGresult *res = NULL;
+    int rc;
+    if (user_id > 0) {
+        pp_int(&p, user_id);
+        rc = pg_run(to_pg(rc_conn),
+                    "SELECT " APIKEY_COLS APIKEY_FROM " WHERE a.user_id = $1 ORDER BY a.id DESC",
+                    &p, p.n, NULL, &res, err);
+    } else {
+        rc = pg_run(to_pg(rc_conn), "SELECT " APIKEY_COLS APIKEY_FROM " ORDER BY a.id DESC", NULL,
+                    0, NULL, &res, err);
+    }
+    if (rc)
+        return rc;
+    size_t n = (size_t)PQntuples(res);
+    struct rs_apikey *items = rs_xcalloc(n ? n : 1, sizeof(*items));
+    size_t i = 0;
+    for (; i < n; i++) {
+        rc = apikey_from_row(res, (int)i, &items[i], err);
+        if (rc)
+            break;
+    }
+    PQclear(res);
+    if (rc) {
+        for (size_t j = 0; j < i; j++)
+            rs_apikey_release(&items[j]);
+        free(items);
+        return rc;
+    }
+    *ret_items = items;
+    *ret_count = n;
+    return 0;
+}
+
+static int pg_apikey_revoke(struct rs_conn *rc_conn, int64_t id, int64_t at, struct rs_error *err)
+{
+    struct pg_conn *c = to_pg(rc_conn);
+    struct pg_params p = {0};
+    pp_int(&p, at);
+    pp_int(&p, id);
+    PGresult *res = NULL;
+    int rc = pg_run(c, "UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL",
+                    &p, p.n, NULL, &res, err);
+    if (rc)
+        return rc;
+    bool changed = strcmp(PQcmdTuples(res), "0") != 0;
+    PQclear(res);
+    res = NULL;
+    if (changed)
+        return 0;
+    struct pg_params q = {0};
+    pp_int(&q, id);
+    rc = pg_run(c, "SELECT 1 FROM api_keys WHERE id = $1", &q, q.n, NULL, &res, err);
+    if (rc)
+        return rc;
+    if (PQntuples(res) == 0) {
+        set_notfound(err);
+        rc = -RS_ENOTFOUND;
+    } else {
+        rc = rs_error_set(err, RS_ECONFLICT, "api key %lld is already revoked", (long long)id);
+    }
+    PQclear(res);
+    return rc;
+}
+
+static int pg_apikey_touch(struct rs_conn *rc_conn, int64_t id, int64_t at, struct rs_error *err)
+{
+    struct pg_params p = {0};
+    pp_int_or_null(&p, at);
+    pp_int(&p, id);
+    PGresult *res = NULL;
+    int rc = pg_run(to_pg(rc_conn), "UPDATE api_keys SET last_used_at = $1 WHERE id = $2", &p, p.n,
+                    NULL, &res, err);
+    if (rc)
+        return rc;
+    if (strcmp(PQcmdTuples(res), "0") == 0) {
+        set_notfound(err);
+        rc = -RS_ENOTFOUND;
+    }
+    PQclear(res);
+    return rc;
+}
+
+/* ---- open --------------------------------------------------------------- */
+
+static const struct rs_store_ops pg_ops = {
+    .name = "postgres",
+    .reads_inline = false,
+    .close = pg_close,
+    .migrate = pg_migrate,
+    .schema_version = pg_schema_version,
+    .stats = pg_stats,
+    .acquire = pg_acquire,
+    .release = pg_release,
+    .ping = pg_ping,
+    .begin = pg_begin,
+    .commit = pg_commit,
+    .rollback = pg_rollback,
+    .user_insert = pg_user_insert,
+    .user_get = pg_user_get,
+    .user_get_by_username = pg_user_get_by_username,
+    .user_update = pg_user_update,
+    .user_list = pg_user_list,
+    .user_count = pg_user_count,
+    .audit_insert = pg_audit_insert,
+    .audit_list_target = pg_audit_list_target,
+    .apikey_insert = pg_apikey_insert,
+    .apikey_find = pg_apikey_find,
+    .apikey_list = pg_apikey_list,
+    .apikey_get = pg_apikey_get,
+    .apikey_revoke = pg_apikey_revoke,
+    .apikey_touch = pg_apikey_touch,
+};
+
+/* "host:port" from the URL for messages, without user or password. */
+static char *describe_host(const char *url)
+{
+    char *errmsg = NULL;
+    PQconninfoOption *opts = PQconninfoParse(url, &errmsg);
+    if (!opts) {
+        PQfreemem(errmsg);
+        return rs_xstrdup("PostgreSQL (unparsable URL)");
+    }
+    const char *host = NULL;
+    const char *hostaddr = NULL;
+    const char *port = NULL;
+    const char *dbname = NULL;
+    for (PQconninfoOption *o = opts; o->keyword; o++) {
+        if (!o->val || !*o->val)
+            continue;
+        if (strcmp(o->keyword, "host") == 0)
+            host = o->val;
+        else if (strcmp(o->keyword, "hostaddr") == 0)
+            hostaddr = o->val;
+        else if (strcmp(o->keyword, "port") == 0)
+            port = o->val;
+        else if (strcmp(o->keyword, "dbname") == 0)
+            dbname = o->val;
+    }
+    if (!host)
+        host = hostaddr ? hostaddr : "localhost (default socket)";
+    char *out = rs_xasprintf("PostgreSQL at %s port %s%s%s", host, port ? port : "5432",
+                             dbname ? ", database " : "", dbname ? dbname : "");
+    PQconninfoFree(opts);
+    return out;
+}
+
+int rs_postgres_open(const struct rs_store_config *cfg, struct rs_store **ret, struct rs_error *err)
+{
+    if (!cfg || !cfg->url)
+        return rs_error_set(err, RS_EINTERNAL, "no PostgreSQL URL given");
+    struct pg_store *s = rs_xcalloc(1, sizeof(*s));
+    s->base.ops = &pg_ops;
+    s->url = rs_xstrdup(cfg->url);
+    s->host = describe_host(cfg->url);
+    s->size = cfg->pool_size > 0 ? cfg->pool_size : PG_POOL_DEFAULT;
+    s->conns = rs_xcalloc((size_t)s->size, sizeof(*s->conns));
+    for (int i = 0; i < s->size; i++)
+        s->conns[i].store = s;
+    pthread_mutex_init(&s->mu, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&s->cv, &ca);
+    pthread_condattr_destroy(&ca);
+
+    /* One connection now, so a wrong URL or a down server fails at start. */
+    PGconn *pq = pg_connect(s, err);
+    if (!pq) {
+        pg_close(&s->base);
+        return -RS_EUNAVAILABLE;
+    }
+    s->conns[0].pq = pq;
+    s->conns[0].state = PG_SLOT_IDLE;
+    s->nopen = 1;
+    *ret = &s->base;
+    return 0;
+}

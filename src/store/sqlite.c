@@ -1,0 +1,1059 @@
+/* sqlite.c: the embedded SQLite backend (see store.h).
+ *
+ * One file in WAL mode, foreign keys on, synchronous=FULL (an acknowledged
+ * commit survives power loss). Each thread that reads gets its own read
+ * connection (thread-local), so event loops read side by side without locks;
+ * all writes share one writer connection behind a mutex, which is SQLite's
+ * own rule (one writer at a time) made explicit. Statements are prepared once
+ * per connection and reused. */
+#include <inttypes.h>
+#include <jansson.h>
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <sys/stat.h>
+
+#include "store.h"
+
+enum stmt_id {
+    ST_USER_INSERT,
+    ST_USER_GET,
+    ST_USER_GET_BY_USERNAME,
+    ST_USER_UPDATE,
+    ST_USER_EXISTS,
+    ST_USER_COUNT,
+    ST_AUDIT_INSERT,
+    ST_AUDIT_LIST,
+    ST_KEY_INSERT,
+    ST_KEY_FIND,
+    ST_KEY_GET,
+    ST_KEY_LIST_ALL,
+    ST_KEY_LIST_USER,
+    ST_KEY_REVOKE,
+    ST_KEY_TOUCH,
+    ST_BEGIN,
+    ST_COMMIT,
+    ST_ROLLBACK,
+    ST_PING,
+    ST_COUNT
+};
+
+#define USER_COLS                                                                                  \
+    "id, username, email, first_name, last_name, type, status, created_at, updated_at, version"
+#define KEY_COLS                                                                                   \
+    "k.id, k.key_id, k.secret_hash, k.user_id, u.username, k.name, k.created_at, "                \
+    "k.expires_at, k.revoked_at, k.last_used_at"
+
+static const char *const stmt_sql[ST_COUNT] = {
+    [ST_USER_INSERT] = "INSERT INTO users (username, username_key, email, email_key, first_name, "
+                       "last_name, search_key, type, status, created_at, updated_at, version) "
+                       "VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+    [ST_USER_GET] = "SELECT " USER_COLS " FROM users WHERE id = ?",
+    [ST_USER_GET_BY_USERNAME] = "SELECT " USER_COLS " FROM users WHERE username_key = ?",
+    [ST_USER_UPDATE] = "UPDATE users SET username = ?, username_key = ?, email = ?, email_key = ?, "
+                       "first_name = ?, last_name = ?, search_key = ?, type = ?, status = ?, "
+                       "updated_at = ?, version = ? WHERE id = ? AND version = ?",
+    [ST_USER_EXISTS] = "SELECT 1 FROM users WHERE id = ?",
+    [ST_USER_COUNT] = "SELECT count(*) FROM users",
+    [ST_AUDIT_INSERT] = "INSERT INTO audit_events (at, actor_id, actor_name, action, target_type, "
+                        "target_id, request_id, before_json, after_json, reason) "
+                        "VALUES (?,?,?,?,?,?,?,?,?,?)",
+    [ST_AUDIT_LIST] = "SELECT id, at, actor_id, actor_name, action, target_type, target_id, "
+                      "request_id, before_json, after_json, reason FROM audit_events "
+                      "WHERE target_type = ? AND target_id = ? ORDER BY id DESC LIMIT ?",
+    [ST_KEY_INSERT] = "INSERT INTO api_keys (key_id, secret_hash, user_id, name, created_at, "
+                      "expires_at, revoked_at, last_used_at) VALUES (?,?,?,?,?,?,NULL,NULL)",
+    [ST_KEY_FIND] = "SELECT " KEY_COLS " FROM api_keys k JOIN users u ON u.id = k.user_id "
+                    "WHERE k.key_id = ?",
+    [ST_KEY_GET] = "SELECT " KEY_COLS " FROM api_keys k JOIN users u ON u.id = k.user_id "
+                   "WHERE k.id = ?",
+    [ST_KEY_LIST_ALL] = "SELECT " KEY_COLS " FROM api_keys k JOIN users u ON u.id = k.user_id "
+                        "ORDER BY k.id DESC",
+    [ST_KEY_LIST_USER] = "SELECT " KEY_COLS " FROM api_keys k JOIN users u ON u.id = k.user_id "
+                         "WHERE k.user_id = ? ORDER BY k.id DESC",
+    [ST_KEY_REVOKE] = "UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL",
+    [ST_KEY_TOUCH] = "UPDATE api_keys SET last_used_at = ? WHERE id = ?",
+    [ST_BEGIN] = "BEGIN IMMEDIATE",
+    [ST_COMMIT] = "COMMIT",
+    [ST_ROLLBACK] = "ROLLBACK",
+    [ST_PING] = "SELECT 1",
+};
+
+struct sq_conn {
+    sqlite3 *db;
+    sqlite3_stmt *stmts[ST_COUNT];
+    struct sq_store *store;
+    bool is_writer;
+    struct sq_conn *next_all; /* every connection, for close */
+};
+
+struct sq_store {
+    struct rs_store base;
+    char *path;
+    int busy_timeout_ms;
+    pthread_mutex_t writer_lock;
+    struct sq_conn *writer;
+    pthread_key_t reader_key;
+    pthread_mutex_t all_lock;
+    struct sq_conn *all;
+    atomic_int open_count;
+    atomic_int in_use;
+};
+
+#define CONN(c) ((struct sq_conn *)(c))
+
+static int db_error(struct sq_conn *c, int rc, const char *what, struct rs_error *err)
+{
+    int ext = sqlite3_extended_errcode(c->db);
+    const char *msg = sqlite3_errmsg(c->db);
+    if (ext == SQLITE_CONSTRAINT_UNIQUE || ext == SQLITE_CONSTRAINT_PRIMARYKEY) {
+        if (strstr(msg, "username_key"))
+            return rs_error_field(err, RS_ECONFLICT, "username", "unique",
+                                  "username is already taken");
+        if (strstr(msg, "email_key"))
+            return rs_error_field(err, RS_ECONFLICT, "email", "unique",
+                                  "email is already in use");
+        rs_error_log(err, "%s: %s", what, msg);
+        return rs_error_set(err, RS_ECONFLICT, "a record with these values already exists");
+    }
+    rs_error_log(err, "sqlite %s: %s (%d)", what, msg, rc);
+    if (rc == SQLITE_BUSY || rc == SQLITE_LOCKED || rc == SQLITE_CANTOPEN || rc == SQLITE_IOERR ||
+        rc == SQLITE_FULL)
+        return rs_error_set(err, RS_EUNAVAILABLE, "database unavailable");
+    return rs_error_set(err, RS_EINTERNAL, "database error");
+}
+
+static sqlite3_stmt *stmt(struct sq_conn *c, enum stmt_id id, struct rs_error *err)
+{
+    if (!c->stmts[id]) {
+        int rc = sqlite3_prepare_v3(c->db, stmt_sql[id], -1, SQLITE_PREPARE_PERSISTENT,
+                                    &c->stmts[id], NULL);
+        if (rc != SQLITE_OK) {
+            db_error(c, rc, "prepare", err);
+            return NULL;
+        }
+    }
+    return c->stmts[id];
+}
+
+static void done(sqlite3_stmt *s)
+{
+    sqlite3_reset(s);
+    sqlite3_clear_bindings(s);
+}
+
+static int exec_sql(struct sq_conn *c, const char *sql, struct rs_error *err)
+{
+    char *msg = NULL;
+    int rc = sqlite3_exec(c->db, sql, NULL, NULL, &msg);
+    if (rc != SQLITE_OK) {
+        rs_error_log(err, "sqlite exec: %s", msg ? msg : sqlite3_errstr(rc));
+        sqlite3_free(msg);
+        return rs_error_set(err, RS_EINTERNAL, "database error");
+    }
+    return 0;
+}
+
+static int conn_open(struct sq_store *s, bool writer, struct sq_conn **ret, struct rs_error *err)
+{
+    sqlite3 *db = NULL;
+    int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
+    int rc = sqlite3_open_v2(s->path, &db, flags, NULL);
+    if (rc != SQLITE_OK) {
+        rs_error_log(err, "sqlite open %s: %s", s->path, db ? sqlite3_errmsg(db) : "");
+        sqlite3_close(db);
+        return rs_error_set(err, RS_EUNAVAILABLE, "could not open database \"%s\": %s", s->path,
+                            sqlite3_errstr(rc));
+    }
+    struct sq_conn *c = rs_xcalloc(1, sizeof(*c));
+    c->db = db;
+    c->store = s;
+    c->is_writer = writer;
+    sqlite3_busy_timeout(db, s->busy_timeout_ms);
+    char *pragmas = rs_xasprintf("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; "
+                                 "PRAGMA foreign_keys=ON; PRAGMA temp_store=MEMORY;%s",
+                                 writer ? "" : " PRAGMA query_only=ON;");
+    int r = exec_sql(c, pragmas, err);
+    free(pragmas);
+    if (r < 0) {
+        sqlite3_close(db);
+        free(c);
+        return rs_error_set(err, RS_EUNAVAILABLE, "could not configure database \"%s\"", s->path);
+    }
+    pthread_mutex_lock(&s->all_lock);
+    c->next_all = s->all;
+    s->all = c;
+    pthread_mutex_unlock(&s->all_lock);
+    atomic_fetch_add(&s->open_count, 1);
+    *ret = c;
+    return 0;
+}
+
+static void conn_close(struct sq_conn *c)
+{
+    for (int i = 0; i < ST_COUNT; i++)
+        sqlite3_finalize(c->stmts[i]);
+    sqlite3_close(c->db);
+    free(c);
+}
+
+static void sq_close(struct rs_store *base)
+{
+    struct sq_store *s = (struct sq_store *)base;
+    struct sq_conn *c = s->all;
+    while (c) {
+        struct sq_conn *next = c->next_all;
+        conn_close(c);
+        c = next;
+    }
+    pthread_key_delete(s->reader_key);
+    pthread_mutex_destroy(&s->writer_lock);
+    pthread_mutex_destroy(&s->all_lock);
+    free(s->path);
+    free(s);
+}
+
+static struct rs_conn *sq_acquire(struct rs_store *base, enum rs_conn_kind kind,
+                                  struct rs_error *err)
+{
+    struct sq_store *s = (struct sq_store *)base;
+    if (kind == RS_CONN_WRITE) {
+        pthread_mutex_lock(&s->writer_lock);
+        atomic_fetch_add(&s->in_use, 1);
+        return (struct rs_conn *)s->writer;
+    }
+    struct sq_conn *c = pthread_getspecific(s->reader_key);
+    if (!c) {
+        if (conn_open(s, false, &c, err) < 0)
+            return NULL;
+        pthread_setspecific(s->reader_key, c);
+    }
+    atomic_fetch_add(&s->in_use, 1);
+    return (struct rs_conn *)c;
+}
+
+static void sq_release(struct rs_conn *base)
+{
+    struct sq_conn *c = CONN(base);
+    atomic_fetch_sub(&c->store->in_use, 1);
+    if (c->is_writer)
+        pthread_mutex_unlock(&c->store->writer_lock);
+}
+
+static void sq_stats(struct rs_store *base, struct rs_store_stats *ret)
+{
+    struct sq_store *s = (struct sq_store *)base;
+    ret->conns_open = atomic_load(&s->open_count);
+    ret->conns_in_use = atomic_load(&s->in_use);
+}
+
+static int step_simple(struct sq_conn *c, enum stmt_id id, const char *what, struct rs_error *err)
+{
+    sqlite3_stmt *st = stmt(c, id, err);
+    if (!st)
+        return -RS_EINTERNAL;
+    int rc = sqlite3_step(st);
+    int r = (rc == SQLITE_DONE || rc == SQLITE_ROW) ? 0 : db_error(c, rc, what, err);
+    done(st);
+    return r;
+}
+
+static int sq_ping(struct rs_conn *c, struct rs_error *err)
+{
+    return step_simple(CONN(c), ST_PING, "ping", err);
+}
+
+static int sq_begin(struct rs_conn *c, struct rs_error *err)
+{
+    return step_simple(CONN(c), ST_BEGIN, "begin", err);
+}
+
+static int sq_commit(struct rs_conn *c, struct rs_error *err)
+{
+    return step_simple(CONN(c), ST_COMMIT, "commit", err);
+}
+
+static void sq_rollback(struct rs_conn *c)
+{
+    if (!sqlite3_get_autocommit(CONN(c)->db))
+        (void)step_simple(CONN(c), ST_ROLLBACK, "rollback", NULL);
+}
+
+/* Migrations run on the writer in one transaction each, with their row in
+ * schema_migrations. */
+static int sq_schema_version_conn(struct sq_conn *c, int *ret, struct rs_error *err)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(c->db, "SELECT coalesce(max(version), 0) FROM schema_migrations",
+                                -1, &st, NULL);
+    if (rc != SQLITE_OK) {
+        sqlite3_finalize(st);
+        return db_error(c, rc, "schema version", err);
+    }
+    rc = sqlite3_step(st);
+    int v = rc == SQLITE_ROW ? sqlite3_column_int(st, 0) : 0;
+    sqlite3_finalize(st);
+    if (rc != SQLITE_ROW)
+        return db_error(c, rc, "schema version", err);
+    *ret = v;
+    return 0;
+}
+
+static int sq_migrate(struct rs_store *base, int *ret_applied, struct rs_error *err)
+{
+    struct sq_store *s = (struct sq_store *)base;
+    struct sq_conn *c = (struct sq_conn *)sq_acquire(base, RS_CONN_WRITE, err);
+    int applied = 0, current = 0, r;
+    r = exec_sql(c,
+                 "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, "
+                 "name TEXT NOT NULL, applied_at INTEGER NOT NULL)",
+                 err);
+    if (r < 0)
+        goto out;
+    r = sq_schema_version_conn(c, &current, err);
+    if (r < 0)
+        goto out;
+    size_t n = 0;
+    const struct rs_migration *m = rs_migrations("sqlite", &n);
+    for (size_t i = 0; i < n; i++) {
+        if (m[i].version <= current)
+            continue;
+        char *record = rs_xasprintf("INSERT INTO schema_migrations VALUES (%d, '%s', %" PRId64 ")",
+                                    m[i].version, m[i].name, rs_wall_ms());
+        r = exec_sql(c, "BEGIN IMMEDIATE", err);
+        if (r == 0)
+            r = exec_sql(c, m[i].sql, err);
+        if (r == 0)
+            r = exec_sql(c, record, err);
+        if (r == 0)
+            r = exec_sql(c, "COMMIT", err);
+        free(record);
+        if (r < 0) {
+            sq_rollback((struct rs_conn *)c);
+            rs_error_log(err, "migration %04d_%s", m[i].version, m[i].name);
+            goto out;
+        }
+        applied++;
+    }
+    *ret_applied = applied;
+out:
+    (void)s;
+    sq_release((struct rs_conn *)c);
+    return r;
+}
+
+static int sq_schema_version(struct rs_store *base, int *ret, struct rs_error *err)
+{
+    struct rs_conn *c = sq_acquire(base, RS_CONN_READ, err);
+    if (!c)
+        return -RS_EUNAVAILABLE;
+    int r = sq_schema_version_conn(CONN(c), ret, err);
+    sq_release(c);
+    return r;
+}
+
+/* --- users --- */
+
+static void bind_text(sqlite3_stmt *st, int i, const char *v)
+{
+    if (v)
+        sqlite3_bind_text(st, i, v, -1, SQLITE_STATIC);
+    else
+        sqlite3_bind_null(st, i);
+}
+
+static char *col_text(sqlite3_stmt *st, int i)
+{
+    const unsigned char *t = sqlite3_column_text(st, i);
+    return t ? rs_xstrdup((const char *)t) : NULL;
+}
+
+static void read_user(sqlite3_stmt *st, struct rs_user *u)
+{
+    rs_user_init(u);
+    u->id = sqlite3_column_int64(st, 0);
+    u->username = col_text(st, 1);
+    u->email = col_text(st, 2);
+    u->first_name = col_text(st, 3);
+    u->last_name = col_text(st, 4);
+    const char *t = (const char *)sqlite3_column_text(st, 5);
+    if (!t || rs_user_type_parse(t, &u->type) < 0)
+        u->type = RS_USER_STANDARD;
+    const char *s = (const char *)sqlite3_column_text(st, 6);
+    if (!s || rs_user_status_parse(s, &u->status) < 0)
+        u->status = RS_STATUS_ACTIVE;
+    u->created_at = sqlite3_column_int64(st, 7);
+    u->updated_at = sqlite3_column_int64(st, 8);
+    u->version = sqlite3_column_int64(st, 9);
+}
+
+/* The folded keys a user row stores; freed by keys_release. */
+struct user_keys {
+    char *username;
+    char *email;
+    char *search;
+};
+
+static int keys_make(const struct rs_user *u, struct user_keys *k, struct rs_error *err)
+{
+    k->username = rs_fold_key(u->username);
+    k->email = rs_fold_key(u->email);
+    char *joined = rs_xasprintf("%s %s %s %s", u->username, u->email, u->first_name, u->last_name);
+    k->search = rs_fold_key(joined);
+    free(joined);
+    if (!k->username || !k->email || !k->search)
+        return rs_error_set(err, RS_EVALIDATION, "user fields are not valid UTF-8");
+    return 0;
+}
+
+static void keys_release(struct user_keys *k)
+{
+    free(k->username);
+    free(k->email);
+    free(k->search);
+}
+
+static int sq_user_insert(struct rs_conn *cb, struct rs_user *u, struct rs_error *err)
+{
+    struct sq_conn *c = CONN(cb);
+    struct user_keys k = {0};
+    int r = keys_make(u, &k, err);
+    if (r < 0)
+        goto out;
+    sqlite3_stmt *st = stmt(c, ST_USER_INSERT, err);
+    if (!st) {
+        r = -RS_EINTERNAL;
+        goto out;
+    }
+    bind_text(st, 1, u->username);
+    bind_text(st, 2, k.username);
+    bind_text(st, 3, u->email);
+    bind_text(st, 4, k.email);
+    bind_text(st, 5, u->first_name);
+    bind_text(st, 6, u->last_name);
+    bind_text(st, 7, k.search);
+    bind_text(st, 8, rs_user_type_name(u->type));
+    bind_text(st, 9, rs_user_status_name(u->status));
+    sqlite3_bind_int64(st, 10, u->created_at);
+    sqlite3_bind_int64(st, 11, u->updated_at);
+    sqlite3_bind_int64(st, 12, u->version);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_DONE)
+        u->id = sqlite3_last_insert_rowid(c->db);
+    else
+        r = db_error(c, rc, "insert user", err);
+    done(st);
+out:
+    keys_release(&k);
+    return r;
+}
+
+static int get_one_user(struct sq_conn *c, sqlite3_stmt *st, struct rs_user *ret,
+                        struct rs_error *err)
+{
+    int rc = sqlite3_step(st);
+    int r = 0;
+    if (rc == SQLITE_ROW)
+        read_user(st, ret);
+    else if (rc == SQLITE_DONE)
+        r = -RS_ENOTFOUND;
+    else
+        r = db_error(c, rc, "get user", err);
+    done(st);
+    return r;
+}
+
+static int sq_user_get(struct rs_conn *cb, int64_t id, struct rs_user *ret, struct rs_error *err)
+{
+    struct sq_conn *c = CONN(cb);
+    sqlite3_stmt *st = stmt(c, ST_USER_GET, err);
+    if (!st)
+        return -RS_EINTERNAL;
+    sqlite3_bind_int64(st, 1, id);
+    return get_one_user(c, st, ret, err);
+}
+
+static int sq_user_get_by_username(struct rs_conn *cb, const char *key, struct rs_user *ret,
+                                   struct rs_error *err)
+{
+    struct sq_conn *c = CONN(cb);
+    sqlite3_stmt *st = stmt(c, ST_USER_GET_BY_USERNAME, err);
+    if (!st)
+        return -RS_EINTERNAL;
+    bind_text(st, 1, key);
+    return get_one_user(c, st, ret, err);
+}
+
+static int user_exists(struct sq_conn *c, int64_t id, struct rs_error *err)
+{
+    sqlite3_stmt *st = stmt(c, ST_USER_EXISTS, err);
+    if (!st)
+        return -RS_EINTERNAL;
+    sqlite3_bind_int64(st, 1, id);
+    int rc = sqlite3_step(st);
+    done(st);
+    if (rc == SQLITE_ROW)
+        return 1;
+    if (rc == SQLITE_DONE)
+        return 0;
+    return db_error(c, rc, "user exists", err);
+}
+
+static int sq_user_update(struct rs_conn *cb, const struct rs_user *u, int64_t expected_version,
+                          struct rs_error *err)
+{
+    struct sq_conn *c = CONN(cb);
+    struct user_keys k = {0};
+    int r = keys_make(u, &k, err);
+    if (r < 0)
+        goto out;
+    sqlite3_stmt *st = stmt(c, ST_USER_UPDATE, err);
+    if (!st) {
+        r = -RS_EINTERNAL;
+        goto out;
+    }
+    bind_text(st, 1, u->username);
+    bind_text(st, 2, k.username);
+    bind_text(st, 3, u->email);
+    bind_text(st, 4, k.email);
+    bind_text(st, 5, u->first_name);
+    bind_text(st, 6, u->last_name);
+    bind_text(st, 7, k.search);
+    bind_text(st, 8, rs_user_type_name(u->type));
+    bind_text(st, 9, rs_user_status_name(u->status));
+    sqlite3_bind_int64(st, 10, u->updated_at);
+    sqlite3_bind_int64(st, 11, u->version);
+    sqlite3_bind_int64(st, 12, u->id);
+    sqlite3_bind_int64(st, 13, expected_version);
+    int rc = sqlite3_step(st);
+    int changes = sqlite3_changes(c->db);
+    if (rc != SQLITE_DONE)
+        r = db_error(c, rc, "update user", err);
+    done(st);
+    if (r == 0 && changes == 0) {
+        int e = user_exists(c, u->id, err);
+        r = e < 0 ? e : (e ? -RS_EPRECONDITION : -RS_ENOTFOUND);
+    }
+out:
+    keys_release(&k);
+    return r;
+}
+
+static int sq_user_count(struct rs_conn *cb, int64_t *ret, struct rs_error *err)
+{
+    struct sq_conn *c = CONN(cb);
+    sqlite3_stmt *st = stmt(c, ST_USER_COUNT, err);
+    if (!st)
+        return -RS_EINTERNAL;
+    int rc = sqlite3_step(st);
+    int r = 0;
+    if (rc == SQLITE_ROW)
+        *ret = sqlite3_column_int64(st, 0);
+    else
+        r = db_error(c, rc, "count users", err);
+    done(st);
+    return r;
+}
+
+/* --- user lists: dynamic SQL from a fixed vocabulary, values always bound --- */
+
+static const char *const sort_cols[RS_SORT_FIELD_COUNT] = {
+    [RS_SORT_ID] = "id",
+    [RS_SORT_USERNAME] = "username_key",
+    [RS_SORT_EMAIL] = "email_key",
+    [RS_SORT_FIRST_NAME] = "first_name",
+    [RS_SORT_LAST_NAME] = "last_name",
+    [RS_SORT_CREATED_AT] = "created_at",
+    [RS_SORT_UPDATED_AT] = "updated_at",
+};
+
+static bool sort_is_integer(enum rs_user_sort_field f)
+{
+    return f == RS_SORT_ID || f == RS_SORT_CREATED_AT || f == RS_SORT_UPDATED_AT;
+}
+
+struct sqlbuf {
+    char *s;
+    size_t len, cap;
+};
+
+static void sb_add(struct sqlbuf *b, const char *text)
+{
+    size_t n = strlen(text);
+    if (b->len + n + 1 > b->cap) {
+        b->cap = (b->len + n + 1) * 2;
+        b->s = rs_xrealloc(b->s, b->cap);
+    }
+    memcpy(b->s + b->len, text, n + 1);
+    b->len += n;
+}
+
+/* Binds are collected as text or integers in order of appearance. */
+struct binds {
+    int n;
+    struct {
+        bool is_int;
+        int64_t i;
+        const char *t;
+    } v[32];
+};
+
+static void bind_push_text(struct binds *b, const char *t)
+{
+    b->v[b->n].is_int = false;
+    b->v[b->n].t = t;
+    b->n++;
+}
+
+static void bind_push_int(struct binds *b, int64_t i)
+{
+    b->v[b->n].is_int = true;
+    b->v[b->n].i = i;
+    b->n++;
+}
+
+static void build_filter(const struct rs_user_query *q, struct sqlbuf *sql, struct binds *b,
+                         char **like_out)
+{
+    sb_add(sql, " WHERE 1=1");
+    if (q->q && q->q[0]) {
+        /* Escape LIKE's wildcards so the text matches literally. */
+        size_t n = strlen(q->q);
+        char *like = rs_xmalloc(n * 2 + 3);
+        size_t j = 0;
+        like[j++] = '%';
+        for (size_t i = 0; i < n; i++) {
+            if (q->q[i] == '%' || q->q[i] == '_' || q->q[i] == '\\')
+                like[j++] = '\\';
+            like[j++] = q->q[i];
+        }
+        like[j++] = '%';
+        like[j] = '\0';
+        *like_out = like;
+        sb_add(sql, " AND search_key LIKE ? ESCAPE '\\'");
+        bind_push_text(b, like);
+    }
+    if (q->has_status) {
+        sb_add(sql, " AND status = ?");
+        bind_push_text(b, rs_user_status_name(q->status));
+    }
+    if (q->has_type) {
+        sb_add(sql, " AND type = ?");
+        bind_push_text(b, rs_user_type_name(q->type));
+    }
+}
+
+static void push_sort_value(struct binds *b, enum rs_user_sort_field f, const char *v)
+{
+    if (sort_is_integer(f))
+        bind_push_int(b, v ? strtoll(v, NULL, 10) : 0);
+    else
+        bind_push_text(b, v ? v : "");
+}
+
+/* Keyset condition after the cursor row: the expanded OR form, which handles
+ * mixed sort directions: (k1 > v1) OR (k1 = v1 AND k2 < v2) OR ... OR
+ * (all equal AND id > last_id). */
+static void build_cursor(const struct rs_user_query *q, struct sqlbuf *sql, struct binds *b)
+{
+    bool id_desc = q->nsort > 0 ? q->sort[q->nsort - 1].desc : false;
+    sb_add(sql, " AND (");
+    for (int i = 0; i <= q->nsort; i++) {
+        if (i > 0)
+            sb_add(sql, " OR ");
+        sb_add(sql, "(");
+        for (int j = 0; j < i; j++) {
+            sb_add(sql, sort_cols[q->sort[j].field]);
+            sb_add(sql, " = ? AND ");
+            push_sort_value(b, q->sort[j].field, q->cursor.values[j]);
+        }
+        if (i < q->nsort) {
+            sb_add(sql, sort_cols[q->sort[i].field]);
+            sb_add(sql, q->sort[i].desc ? " < ?" : " > ?");
+            push_sort_value(b, q->sort[i].field, q->cursor.values[i]);
+        } else {
+            sb_add(sql, id_desc ? "id < ?" : "id > ?");
+            bind_push_int(b, q->cursor.id);
+        }
+        sb_add(sql, ")");
+    }
+    sb_add(sql, ")");
+}
+
+static int run_bound(struct sq_conn *c, const char *sql, const struct binds *b,
+                     sqlite3_stmt **ret, struct rs_error *err)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(c->db, sql, -1, &st, NULL);
+    if (rc != SQLITE_OK) {
+        sqlite3_finalize(st);
+        return db_error(c, rc, "prepare list", err);
+    }
+    for (int i = 0; i < b->n; i++) {
+        if (b->v[i].is_int)
+            sqlite3_bind_int64(st, i + 1, b->v[i].i);
+        else
+            sqlite3_bind_text(st, i + 1, b->v[i].t, -1, SQLITE_STATIC);
+    }
+    *ret = st;
+    return 0;
+}
+
+static int sq_user_list(struct rs_conn *cb, const struct rs_user_query *q,
+                        struct rs_user_page *ret, struct rs_error *err)
+{
+    struct sq_conn *c = CONN(cb);
+    struct sqlbuf sql = {0}, count_sql = {0};
+    struct binds b = {0}, cb_binds = {0};
+    char *like = NULL, *like2 = NULL;
+    sqlite3_stmt *st = NULL;
+    struct rs_user_page page = {0};
+    int r = 0;
+
+    sb_add(&count_sql, "SELECT count(*) FROM users");
+    build_filter(q, &count_sql, &cb_binds, &like2);
+    sb_add(&sql, "SELECT " USER_COLS " FROM users");
+    build_filter(q, &sql, &b, &like);
+    if (q->has_cursor && q->cursor.nvalues == q->nsort)
+        build_cursor(q, &sql, &b);
+    sb_add(&sql, " ORDER BY ");
+    for (int i = 0; i < q->nsort; i++) {
+        sb_add(&sql, sort_cols[q->sort[i].field]);
+        sb_add(&sql, q->sort[i].desc ? " DESC, " : ", ");
+    }
+    bool id_desc = q->nsort > 0 ? q->sort[q->nsort - 1].desc : false;
+    sb_add(&sql, id_desc ? "id DESC" : "id");
+    char lim[32];
+    snprintf(lim, sizeof(lim), " LIMIT %d", q->limit + 1);
+    sb_add(&sql, lim);
+
+    r = run_bound(c, sql.s, &b, &st, err);
+    if (r < 0)
+        goto out;
+    size_t cap = (size_t)q->limit;
+    page.items = rs_xcalloc(cap ? cap : 1, sizeof(struct rs_user));
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (page.count == cap) {
+            page.has_more = true;
+            break;
+        }
+        read_user(st, &page.items[page.count++]);
+    }
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+        r = db_error(c, rc, "list users", err);
+        goto out;
+    }
+    sqlite3_finalize(st);
+    st = NULL;
+    r = run_bound(c, count_sql.s, &cb_binds, &st, err);
+    if (r < 0)
+        goto out;
+    rc = sqlite3_step(st);
+    if (rc != SQLITE_ROW) {
+        r = db_error(c, rc, "count users", err);
+        goto out;
+    }
+    page.total = sqlite3_column_int64(st, 0);
+    *ret = page;
+    memset(&page, 0, sizeof(page));
+out:
+    sqlite3_finalize(st);
+    rs_user_page_release(&page);
+    free(sql.s);
+    free(count_sql.s);
+    free(like);
+    free(like2);
+    return r;
+}
+
+/* --- audit --- */
+
+static void bind_nullable_int(sqlite3_stmt *st, int i, int64_t v)
+{
+    if (v)
+        sqlite3_bind_int64(st, i, v);
+    else
+        sqlite3_bind_null(st, i);
+}
+
+static int sq_audit_insert(struct rs_conn *cb, struct rs_audit_event *ev, struct rs_error *err)
+{
+    struct sq_conn *c = CONN(cb);
+    sqlite3_stmt *st = stmt(c, ST_AUDIT_INSERT, err);
+    if (!st)
+        return -RS_EINTERNAL;
+    sqlite3_bind_int64(st, 1, ev->at);
+    bind_nullable_int(st, 2, ev->actor_id);
+    bind_text(st, 3, ev->actor_name);
+    bind_text(st, 4, ev->action);
+    bind_text(st, 5, ev->target_type);
+    sqlite3_bind_int64(st, 6, ev->target_id);
+    bind_text(st, 7, ev->request_id);
+    bind_text(st, 8, ev->before_json);
+    bind_text(st, 9, ev->after_json);
+    bind_text(st, 10, ev->reason);
+    int rc = sqlite3_step(st);
+    int r = 0;
+    if (rc == SQLITE_DONE)
+        ev->id = sqlite3_last_insert_rowid(c->db);
+    else
+        r = db_error(c, rc, "insert audit event", err);
+    done(st);
+    return r;
+}
+
+static json_t *json_col(sqlite3_stmt *st, int i)
+{
+    const char *t = (const char *)sqlite3_column_text(st, i);
+    if (!t)
+        return json_null();
+    json_t *v = json_loads(t, 0, NULL);
+    return v ? v : json_null();
+}
+
+static json_t *text_col_json(sqlite3_stmt *st, int i)
+{
+    const char *t = (const char *)sqlite3_column_text(st, i);
+    return t ? json_string(t) : json_null();
+}
+
+static int sq_audit_list_target(struct rs_conn *cb, const char *target_type, int64_t target_id,
+                                int limit, char **ret_json, struct rs_error *err)
+{
+    struct sq_conn *c = CONN(cb);
+    sqlite3_stmt *st = stmt(c, ST_AUDIT_LIST, err);
+    if (!st)
+        return -RS_EINTERNAL;
+    bind_text(st, 1, target_type);
+    sqlite3_bind_int64(st, 2, target_id);
+    sqlite3_bind_int(st, 3, limit);
+    json_t *arr = json_array();
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        json_t *o = json_object();
+        char at[RS_TIME_STR_MAX];
+        rs_time_format(sqlite3_column_int64(st, 1), at);
+        json_object_set_new(o, "id", json_integer(sqlite3_column_int64(st, 0)));
+        json_object_set_new(o, "at", json_string(at));
+        json_object_set_new(o, "actor_id", sqlite3_column_type(st, 2) == SQLITE_NULL
+                                               ? json_null()
+                                               : json_integer(sqlite3_column_int64(st, 2)));
+        json_object_set_new(o, "actor_name", text_col_json(st, 3));
+        json_object_set_new(o, "action", text_col_json(st, 4));
+        json_object_set_new(o, "target_type", text_col_json(st, 5));
+        json_object_set_new(o, "target_id", json_integer(sqlite3_column_int64(st, 6)));
+        json_object_set_new(o, "request_id", text_col_json(st, 7));
+        json_object_set_new(o, "before", json_col(st, 8));
+        json_object_set_new(o, "after", json_col(st, 9));
+        json_object_set_new(o, "reason", text_col_json(st, 10));
+        json_array_append_new(arr, o);
+    }
+    int r = 0;
+    if (rc != SQLITE_DONE)
+        r = db_error(c, rc, "list audit events", err);
+    done(st);
+    if (r == 0)
+        *ret_json = json_dumps(arr, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    json_decref(arr);
+    return r;
+}
+
+/* --- API keys --- */
+
+static void read_key(sqlite3_stmt *st, struct rs_apikey *k)
+{
+    rs_apikey_init(k);
+    k->id = sqlite3_column_int64(st, 0);
+    const char *kid = (const char *)sqlite3_column_text(st, 1);
+    rs_strlcpy(k->key_id, kid ? kid : "", sizeof(k->key_id));
+    if (sqlite3_column_bytes(st, 2) == RS_APIKEY_HASH_BYTES)
+        memcpy(k->secret_hash, sqlite3_column_blob(st, 2), RS_APIKEY_HASH_BYTES);
+    k->user_id = sqlite3_column_int64(st, 3);
+    k->username = col_text(st, 4);
+    k->name = col_text(st, 5);
+    k->created_at = sqlite3_column_int64(st, 6);
+    k->expires_at = sqlite3_column_int64(st, 7);
+    k->revoked_at = sqlite3_column_int64(st, 8);
+    k->last_used_at = sqlite3_column_int64(st, 9);
+}
+
+static int sq_apikey_insert(struct rs_conn *cb, struct rs_apikey *k, struct rs_error *err)
+{
+    struct sq_conn *c = CONN(cb);
+    sqlite3_stmt *st = stmt(c, ST_KEY_INSERT, err);
+    if (!st)
+        return -RS_EINTERNAL;
+    bind_text(st, 1, k->key_id);
+    sqlite3_bind_blob(st, 2, k->secret_hash, RS_APIKEY_HASH_BYTES, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 3, k->user_id);
+    bind_text(st, 4, k->name);
+    sqlite3_bind_int64(st, 5, k->created_at);
+    bind_nullable_int(st, 6, k->expires_at);
+    int rc = sqlite3_step(st);
+    int r = 0;
+    if (rc == SQLITE_DONE)
+        k->id = sqlite3_last_insert_rowid(c->db);
+    else
+        r = db_error(c, rc, "insert api key", err);
+    done(st);
+    return r;
+}
+
+static int get_one_key(struct sq_conn *c, sqlite3_stmt *st, struct rs_apikey *ret,
+                       struct rs_error *err)
+{
+    int rc = sqlite3_step(st);
+    int r = 0;
+    if (rc == SQLITE_ROW)
+        read_key(st, ret);
+    else if (rc == SQLITE_DONE)
+        r = -RS_ENOTFOUND;
+    else
+        r = db_error(c, rc, "get api key", err);
+    done(st);
+    return r;
+}
+
+static int sq_apikey_find(struct rs_conn *cb, const char *key_id, struct rs_apikey *ret,
+                          struct rs_error *err)
+{
+    struct sq_conn *c = CONN(cb);
+    sqlite3_stmt *st = stmt(c, ST_KEY_FIND, err);
+    if (!st)
+        return -RS_EINTERNAL;
+    bind_text(st, 1, key_id);
+    return get_one_key(c, st, ret, err);
+}
+
+static int sq_apikey_get(struct rs_conn *cb, int64_t id, struct rs_apikey *ret,
+                         struct rs_error *err)
+{
+    struct sq_conn *c = CONN(cb);
+    sqlite3_stmt *st = stmt(c, ST_KEY_GET, err);
+    if (!st)
+        return -RS_EINTERNAL;
+    sqlite3_bind_int64(st, 1, id);
+    return get_one_key(c, st, ret, err);
+}
+
+static int sq_apikey_list(struct rs_conn *cb, int64_t user_id, struct rs_apikey **ret_items,
+                          size_t *ret_count, struct rs_error *err)
+{
+    struct sq_conn *c = CONN(cb);
+    sqlite3_stmt *st = stmt(c, user_id > 0 ? ST_KEY_LIST_USER : ST_KEY_LIST_ALL, err);
+    if (!st)
+        return -RS_EINTERNAL;
+    if (user_id > 0)
+        sqlite3_bind_int64(st, 1, user_id);
+    struct rs_apikey *items = NULL;
+    size_t n = 0, cap = 0;
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (n == cap) {
+            cap = cap ? cap * 2 : 8;
+            items = rs_xrealloc(items, cap * sizeof(*items));
+        }
+        read_key(st, &items[n++]);
+    }
+    done(st);
+    if (rc != SQLITE_DONE) {
+        for (size_t i = 0; i < n; i++)
+            rs_apikey_release(&items[i]);
+        free(items);
+        return db_error(c, rc, "list api keys", err);
+    }
+    *ret_items = items;
+    *ret_count = n;
+    return 0;
+}
+
+static int key_update(struct sq_conn *c, enum stmt_id id, int64_t key, int64_t at,
+                      struct rs_error *err)
+{
+    sqlite3_stmt *st = stmt(c, id, err);
+    if (!st)
+        return -RS_EINTERNAL;
+    sqlite3_bind_int64(st, 1, at);
+    sqlite3_bind_int64(st, 2, key);
+    int rc = sqlite3_step(st);
+    int changes = sqlite3_changes(c->db);
+    done(st);
+    if (rc != SQLITE_DONE)
+        return db_error(c, rc, "update api key", err);
+    return changes;
+}
+
+static int sq_apikey_revoke(struct rs_conn *cb, int64_t id, int64_t at, struct rs_error *err)
+{
+    struct sq_conn *c = CONN(cb);
+    int changes = key_update(c, ST_KEY_REVOKE, id, at, err);
+    if (changes < 0)
+        return changes;
+    if (changes == 0) {
+        struct rs_apikey k;
+        int r = sq_apikey_get(cb, id, &k, err);
+        if (r < 0)
+            return r;
+        rs_apikey_release(&k);
+        return rs_error_set(err, RS_ECONFLICT, "api key %" PRId64 " is already revoked", id);
+    }
+    return 0;
+}
+
+static int sq_apikey_touch(struct rs_conn *cb, int64_t id, int64_t at, struct rs_error *err)
+{
+    int changes = key_update(CONN(cb), ST_KEY_TOUCH, id, at, err);
+    return changes < 0 ? changes : 0;
+}
+
+static const struct rs_store_ops sqlite_ops = {
+    .name = "sqlite",
+    .reads_inline = true,
+    .close = sq_close,
+    .migrate = sq_migrate,
+    .schema_version = sq_schema_version,
+    .stats = sq_stats,
+    .acquire = sq_acquire,
+    .release = sq_release,
+    .ping = sq_ping,
+    .begin = sq_begin,
+    .commit = sq_commit,
+    .rollback = sq_rollback,
+    .user_insert = sq_user_insert,
+    .user_get = sq_user_get,
+    .user_get_by_username = sq_user_get_by_username,
+    .user_update = sq_user_update,
+    .user_list = sq_user_list,
+    .user_count = sq_user_count,
+    .audit_insert = sq_audit_insert,
+    .audit_list_target = sq_audit_list_target,
+    .apikey_insert = sq_apikey_insert,
+    .apikey_find = sq_apikey_find,
+    .apikey_list = sq_apikey_list,
+    .apikey_get = sq_apikey_get,
+    .apikey_revoke = sq_apikey_revoke,
+    .apikey_touch = sq_apikey_touch,
+};
+
+int rs_sqlite_open(const struct rs_store_config *cfg, const char *path, struct rs_store **ret,
+                   struct rs_error *err)
+{
+    if (!sqlite3_threadsafe())
+        return rs_error_set(err, RS_EINTERNAL, "SQLite was built without thread support");
+    struct sq_store *s = rs_xcalloc(1, sizeof(*s));
+    s->base.ops = &sqlite_ops;
+    s->path = rs_xstrdup(path);
+    s->busy_timeout_ms = cfg->busy_timeout_ms > 0 ? cfg->busy_timeout_ms : 5000;
+    pthread_mutex_init(&s->writer_lock, NULL);
+    pthread_mutex_init(&s->all_lock, NULL);
+    pthread_key_create(&s->reader_key, NULL);
+    int r = conn_open(s, true, &s->writer, err);
+    if (r < 0) {
+        sq_close(&s->base);
+        return r;
+    }
+    *ret = &s->base;
+    return 0;
+}

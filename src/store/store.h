@@ -1,0 +1,123 @@
+/* store.h: the one storage interface. Each backend (sqlite.c, postgres.c)
+ * fills a struct rs_store_ops; nothing above src/store sees SQL.
+ *
+ * Connections: a caller acquires a connection for reading or for writing, uses
+ * it on one thread, and releases it. Read connections may be used for
+ * autocommit reads without begin(); writes always run between begin() and
+ * commit()/rollback(). Acquiring RS_CONN_WRITE may wait (SQLite has one
+ * writer), so it is never done on an event loop thread. For backends whose
+ * reads_inline is true, a read connection is local to the calling thread and
+ * cheap enough to use on an event loop.
+ *
+ * Errors: every method returns 0 or -code and fills err (which may be NULL)
+ * with a user-facing message and log-only detail. Uniqueness violations return
+ * -RS_ECONFLICT with a field error naming the field ("username", "email");
+ * lookups that find nothing return -RS_ENOTFOUND without a message;
+ * an unreachable database returns -RS_EUNAVAILABLE.
+ *
+ * Ownership: output structs are filled only on success and then owned by the
+ * caller (release them with their *_release function). */
+#ifndef RS_STORE_H
+#define RS_STORE_H
+
+#include <stdbool.h>
+
+#include "../core/apikey.h"
+#include "../core/audit.h"
+#include "../core/error.h"
+#include "../core/user.h"
+
+struct rs_store;
+struct rs_conn;
+
+enum rs_conn_kind { RS_CONN_READ, RS_CONN_WRITE };
+
+struct rs_store_config {
+    const char *url;     /* "sqlite:PATH" or "postgres://..." */
+    int pool_size;       /* PostgreSQL connections; ignored by SQLite */
+    int busy_timeout_ms; /* SQLite busy timeout */
+};
+
+struct rs_store_stats {
+    int conns_open;
+    int conns_in_use;
+};
+
+struct rs_store_ops {
+    const char *name; /* "sqlite", "postgres" */
+    bool reads_inline;
+
+    void (*close)(struct rs_store *s);
+    /* Applies pending numbered migrations; reports how many in *ret_applied. */
+    int (*migrate)(struct rs_store *s, int *ret_applied, struct rs_error *err);
+    /* Current schema version (highest applied migration). */
+    int (*schema_version)(struct rs_store *s, int *ret_version, struct rs_error *err);
+    void (*stats)(struct rs_store *s, struct rs_store_stats *ret);
+
+    /* NULL with err filled (-RS_EUNAVAILABLE) if no connection can be had. */
+    struct rs_conn *(*acquire)(struct rs_store *s, enum rs_conn_kind kind, struct rs_error *err);
+    void (*release)(struct rs_conn *c);
+    /* Cheap round trip: is the database reachable? */
+    int (*ping)(struct rs_conn *c, struct rs_error *err);
+
+    int (*begin)(struct rs_conn *c, struct rs_error *err);
+    int (*commit)(struct rs_conn *c, struct rs_error *err);
+    void (*rollback)(struct rs_conn *c);
+
+    /* Users. insert sets u->id and keeps the caller's created_at, updated_at,
+     * version. update writes every field of u where id = u->id and
+     * version = expected_version, returning -RS_EPRECONDITION if the version
+     * moved and -RS_ENOTFOUND if there is no such user. */
+    int (*user_insert)(struct rs_conn *c, struct rs_user *u, struct rs_error *err);
+    int (*user_get)(struct rs_conn *c, int64_t id, struct rs_user *ret, struct rs_error *err);
+    int (*user_get_by_username)(struct rs_conn *c, const char *username_key, struct rs_user *ret,
+                                struct rs_error *err);
+    int (*user_update)(struct rs_conn *c, const struct rs_user *u, int64_t expected_version,
+                       struct rs_error *err);
+    int (*user_list)(struct rs_conn *c, const struct rs_user_query *q, struct rs_user_page *ret,
+                     struct rs_error *err);
+    int (*user_count)(struct rs_conn *c, int64_t *ret, struct rs_error *err);
+
+    /* Audit: sets ev->id. */
+    int (*audit_insert)(struct rs_conn *c, struct rs_audit_event *ev, struct rs_error *err);
+    /* Events about one target, newest first (rows as JSON text objects, for
+     * tests and history views): fills *ret_json with a JSON array string. */
+    int (*audit_list_target)(struct rs_conn *c, const char *target_type, int64_t target_id,
+                             int limit, char **ret_json, struct rs_error *err);
+
+    /* API keys. find fills ret (with username) by public key id. */
+    int (*apikey_insert)(struct rs_conn *c, struct rs_apikey *k, struct rs_error *err);
+    int (*apikey_find)(struct rs_conn *c, const char *key_id, struct rs_apikey *ret,
+                       struct rs_error *err);
+    /* Lists keys, of one user when user_id > 0, newest first. */
+    int (*apikey_list)(struct rs_conn *c, int64_t user_id, struct rs_apikey **ret_items,
+                       size_t *ret_count, struct rs_error *err);
+    int (*apikey_get)(struct rs_conn *c, int64_t id, struct rs_apikey *ret, struct rs_error *err);
+    int (*apikey_revoke)(struct rs_conn *c, int64_t id, int64_t at, struct rs_error *err);
+    int (*apikey_touch)(struct rs_conn *c, int64_t id, int64_t at, struct rs_error *err);
+};
+
+struct rs_store {
+    const struct rs_store_ops *ops;
+};
+
+/* Opens the backend the URL names. Returns 0 and *ret, or -code with err. */
+int rs_store_open(const struct rs_store_config *cfg, struct rs_store **ret,
+                  struct rs_error *err) RS_WUR;
+
+/* Backend constructors (one file each). */
+int rs_sqlite_open(const struct rs_store_config *cfg, const char *path, struct rs_store **ret,
+                   struct rs_error *err) RS_WUR;
+int rs_postgres_open(const struct rs_store_config *cfg, struct rs_store **ret,
+                     struct rs_error *err) RS_WUR;
+
+/* Embedded migrations for a dialect ("sqlite", "postgres"), in order.
+ * Generated at build time from migrations/DIALECT/NNNN_*.sql. */
+struct rs_migration {
+    int version;
+    const char *name;
+    const char *sql;
+};
+const struct rs_migration *rs_migrations(const char *dialect, size_t *ret_count);
+
+#endif

@@ -1,0 +1,63 @@
+/* util.h: small helpers every roster file may use: allocation that aborts on
+ * out-of-memory, bounded string copies, cleanup attributes, time. No I/O. */
+#ifndef RS_UTIL_H
+#define RS_UTIL_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define RS_WUR __attribute__((warn_unused_result))
+#define RS_PRINTF(a, b) __attribute__((format(printf, a, b)))
+#define RS_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
+
+/* Out of memory aborts (as in git and Redis): a server that cannot allocate
+ * should fail fast, not limp. */
+void *rs_xmalloc(size_t n);
+void *rs_xcalloc(size_t count, size_t n);
+void *rs_xrealloc(void *p, size_t n);
+char *rs_xstrdup(const char *s);
+char *rs_xstrndup(const char *s, size_t n);
+char *rs_xasprintf(const char *fmt, ...) RS_PRINTF(1, 2);
+
+/* Copies at most dst_size-1 bytes and always terminates; returns strlen(src)
+ * so callers can detect truncation (as BSD strlcpy). */
+size_t rs_strlcpy(char *dst, const char *src, size_t dst_size);
+
+/* Frees *p and sets it to NULL. */
+static inline void rs_freep(void *p)
+{
+    free(*(void **)p);
+    *(void **)p = NULL;
+}
+#define _cleanup_free_ __attribute__((cleanup(rs_freep)))
+
+/* Hands ownership of *pp to the caller and clears the local (systemd's TAKE_PTR). */
+#define RS_TAKE_PTR(p)                                                                             \
+    ({                                                                                             \
+        __typeof__(p) _tp = (p);                                                                   \
+        (p) = NULL;                                                                                \
+        _tp;                                                                                       \
+    })
+
+/* Wall clock in milliseconds since the Unix epoch, and a monotonic clock in
+ * nanoseconds. Service code reads time only through its context (ctx.h). */
+int64_t rs_wall_ms(void);
+uint64_t rs_mono_ns(void);
+
+/* Formats ms since the epoch as RFC 3339 UTC with milliseconds
+ * ("2026-11-24T06:40:00.123Z") into out (at least RS_TIME_STR_MAX bytes). */
+#define RS_TIME_STR_MAX 32
+void rs_time_format(int64_t ms, char out[RS_TIME_STR_MAX]);
+/* Parses what rs_time_format writes (also without fraction, or with an offset).
+ * Returns 0 and sets *ret_ms, or -1 on malformed input. */
+int rs_time_parse(const char *s, int64_t *ret_ms) RS_WUR;
+
+/* Lower-case hex of n bytes into out (2n+1 bytes). */
+void rs_hex(const unsigned char *bytes, size_t n, char *out);
+
+#include "banned.h"
+
+#endif

@@ -20,7 +20,9 @@ struct rs_apikey {
     char key_id[RS_APIKEY_ID_LEN + 1];
     unsigned char secret_hash[RS_APIKEY_HASH_BYTES];
     int64_t user_id;
-    char *username;      /* filled by lookups and lists, not stored */
+    char *username;      /* the owner's, filled by lookups and lists, not stored */
+    int owner_type;      /* enum rs_user_type of the owner, filled likewise */
+    int owner_status;    /* enum rs_user_status of the owner, filled likewise */
     char *name;
     int64_t created_at;
     int64_t expires_at;  /* 0: never */

@@ -489,7 +489,16 @@ int rs_cursor_decode(const char *s, struct rs_user_query *q, struct rs_error *er
         if (!part || sscanf(part, "%d:%d:%n", &field, &desc, &used) != 2 || used == 0 ||
             field != (int)q->sort[i].field || desc != (q->sort[i].desc ? 1 : 0))
             goto out;
-        c.values[c.nvalues++] = rs_xstrdup(part + used);
+        const char *value = part + used;
+        if (q->sort[i].field == RS_SORT_ID || q->sort[i].field == RS_SORT_CREATED_AT ||
+            q->sort[i].field == RS_SORT_UPDATED_AT) {
+            /* Integer keys must be integers, so every backend reads them alike. */
+            char *iend = NULL;
+            (void)strtoll(value, &iend, 10);
+            if (!*value || *iend)
+                goto out;
+        }
+        c.values[c.nvalues++] = rs_xstrdup(value);
     }
     part = strtok_r(NULL, "\x1f", &save);
     char *end = NULL;

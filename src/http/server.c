@@ -202,7 +202,8 @@ static void respond_problem(struct worker *w, h2o_req_t *req, const char *reques
                             struct rs_error *err, uint64_t start_ns, const char *allow)
 {
     int status = err->code == RS_OK ? 500 : rs_http_status(err->code);
-    if (err->code == RS_EBADREQUEST && strcmp(err->fields[0].rule, "header_size") == 0)
+    if (err->code == RS_EBADREQUEST && err->nfields > 0 &&
+        strcmp(err->fields[0].rule, "header_size") == 0)
         status = 431;
     char *path = rs_xstrndup(req->path_normalized.base, req->path_normalized.len);
     char *body = rs_problem_encode(err, status, path, request_id);

@@ -68,26 +68,15 @@ int rs_svc_authenticate(struct rs_ctx *ctx, const char *token, size_t len, bool 
         rs_apikey_release(&k);
         return refuse(err, why);
     }
-    struct rs_user u;
-    r = ctx->store->ops->user_get(c, k.user_id, &u, &lookup_err);
-    if (r < 0) {
-        rs_apikey_release(&k);
-        if (r == -RS_ENOTFOUND)
-            return refuse(err, "api key owner missing");
-        *err = lookup_err;
-        return r;
-    }
-    if (u.status != RS_STATUS_ACTIVE) {
-        rs_user_release(&u);
+    if (k.owner_status != RS_STATUS_ACTIVE) {
         rs_apikey_release(&k);
         return refuse(err, "api key owner is not active");
     }
-    ctx->actor.user_id = u.id;
-    rs_strlcpy(ctx->actor.username, u.username, sizeof(ctx->actor.username));
-    ctx->actor.type = u.type;
+    ctx->actor.user_id = k.user_id;
+    rs_strlcpy(ctx->actor.username, k.username ? k.username : "", sizeof(ctx->actor.username));
+    ctx->actor.type = (enum rs_user_type)k.owner_type;
     ctx->actor.apikey_id = k.id;
     *ret_touch = now - k.last_used_at >= TOUCH_INTERVAL_MS;
-    rs_user_release(&u);
     rs_apikey_release(&k);
     return 0;
 }

@@ -1126,7 +1126,7 @@ out:
 
 #define APIKEY_COLS                                                                                \
     "a.id, a.key_id, encode(a.secret_hash, 'hex'), a.user_id, u.username, a.name,"                 \
-    " a.created_at, a.expires_at, a.revoked_at, a.last_used_at"
+    " a.created_at, a.expires_at, a.revoked_at, a.last_used_at, u.type, u.status"
 #define APIKEY_FROM " FROM api_keys a JOIN users u ON u.id = a.user_id"
 
 static int hex_val(char ch)
@@ -1171,6 +1171,15 @@ static int apikey_from_row(PGresult *r, int row, struct rs_apikey *ret, struct r
     rs_strlcpy(k.key_id, key_id, sizeof(k.key_id));
     k.username = get_str(r, row, 4);
     k.name = get_str(r, row, 5);
+    enum rs_user_type t = RS_USER_STANDARD;
+    enum rs_user_status st = RS_STATUS_INACTIVE;
+    if (rs_user_type_parse(PQgetvalue(r, row, 10), &t) < 0 ||
+        rs_user_status_parse(PQgetvalue(r, row, 11), &st) < 0) {
+        rs_apikey_release(&k);
+        return bad_data("api_keys", err);
+    }
+    k.owner_type = t;
+    k.owner_status = st;
     *ret = k;
     return 0;
 }

@@ -33,6 +33,7 @@ enum stmt_id {
     ST_KEY_REVOKE,
     ST_KEY_TOUCH,
     ST_BEGIN,
+    ST_BEGIN_READ,
     ST_COMMIT,
     ST_ROLLBACK,
     ST_PING,
@@ -43,7 +44,7 @@ enum stmt_id {
     "id, username, email, first_name, last_name, type, status, created_at, updated_at, version"
 #define KEY_COLS                                                                                   \
     "k.id, k.key_id, k.secret_hash, k.user_id, u.username, k.name, k.created_at, "                \
-    "k.expires_at, k.revoked_at, k.last_used_at"
+    "k.expires_at, k.revoked_at, k.last_used_at, u.type, u.status"
 
 static const char *const stmt_sql[ST_COUNT] = {
     [ST_USER_INSERT] = "INSERT INTO users (username, username_key, email, email_key, first_name, "
@@ -75,6 +76,7 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_KEY_REVOKE] = "UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL",
     [ST_KEY_TOUCH] = "UPDATE api_keys SET last_used_at = ? WHERE id = ?",
     [ST_BEGIN] = "BEGIN IMMEDIATE",
+    [ST_BEGIN_READ] = "BEGIN DEFERRED",
     [ST_COMMIT] = "COMMIT",
     [ST_ROLLBACK] = "ROLLBACK",
     [ST_PING] = "SELECT 1",
@@ -85,6 +87,7 @@ struct sq_conn {
     sqlite3_stmt *stmts[ST_COUNT];
     struct sq_store *store;
     bool is_writer;
+    int read_depth;           /* nested acquires of a thread's reader */
     struct sq_conn *next_all; /* every connection, for close */
 };
 
@@ -173,7 +176,7 @@ static int conn_open(struct sq_store *s, bool writer, struct sq_conn **ret, stru
     sqlite3_busy_timeout(db, s->busy_timeout_ms);
     char *pragmas = rs_xasprintf("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; "
                                  "PRAGMA foreign_keys=ON; PRAGMA temp_store=MEMORY;%s",
-                                 writer ? "" : " PRAGMA query_only=ON;");
+                                 writer ? "" : " PRAGMA query_only=ON; PRAGMA mmap_size=268435456;");
     int r = exec_sql(c, pragmas, err);
     free(pragmas);
     if (r < 0) {
@@ -214,6 +217,9 @@ static void sq_close(struct rs_store *base)
     free(s);
 }
 
+static int step_simple(struct sq_conn *c, enum stmt_id id, const char *what,
+                       struct rs_error *err);
+
 static struct rs_conn *sq_acquire(struct rs_store *base, enum rs_conn_kind kind,
                                   struct rs_error *err)
 {
@@ -229,6 +235,12 @@ static struct rs_conn *sq_acquire(struct rs_store *base, enum rs_conn_kind kind,
             return NULL;
         pthread_setspecific(s->reader_key, c);
     }
+    /* One read transaction per acquire: the reads of one call share a
+     * snapshot (a page and its total agree) and take WAL's read lock once
+     * instead of once per statement. */
+    if (c->read_depth == 0 && step_simple(c, ST_BEGIN_READ, "begin read", err) < 0)
+        return NULL;
+    c->read_depth++;
     atomic_fetch_add(&s->in_use, 1);
     return (struct rs_conn *)c;
 }
@@ -237,8 +249,11 @@ static void sq_release(struct rs_conn *base)
 {
     struct sq_conn *c = CONN(base);
     atomic_fetch_sub(&c->store->in_use, 1);
-    if (c->is_writer)
+    if (c->is_writer) {
         pthread_mutex_unlock(&c->store->writer_lock);
+    } else if (--c->read_depth == 0 && !sqlite3_get_autocommit(c->db)) {
+        (void)step_simple(c, ST_COMMIT, "end read", NULL);
+    }
 }
 
 static void sq_stats(struct rs_store *base, struct rs_store_stats *ret)
@@ -877,6 +892,16 @@ static void read_key(sqlite3_stmt *st, struct rs_apikey *k)
     k->expires_at = sqlite3_column_int64(st, 7);
     k->revoked_at = sqlite3_column_int64(st, 8);
     k->last_used_at = sqlite3_column_int64(st, 9);
+    enum rs_user_type t = RS_USER_STANDARD;
+    enum rs_user_status s = RS_STATUS_INACTIVE;
+    const char *tv = (const char *)sqlite3_column_text(st, 10);
+    const char *sv = (const char *)sqlite3_column_text(st, 11);
+    if (!tv || rs_user_type_parse(tv, &t) < 0)
+        t = RS_USER_GUEST;
+    if (!sv || rs_user_status_parse(sv, &s) < 0)
+        s = RS_STATUS_INACTIVE;
+    k->owner_type = (int)t;
+    k->owner_status = (int)s;
 }
 
 static int sq_apikey_insert(struct rs_conn *cb, struct rs_apikey *k, struct rs_error *err)

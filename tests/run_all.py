@@ -44,6 +44,7 @@ def api_suite(binary, backend, label):
     env = dict(os.environ)
     env["ASAN_OPTIONS"] = "detect_leaks=1:abort_on_error=1:halt_on_error=1"
     env["UBSAN_OPTIONS"] = "print_stacktrace=1:halt_on_error=1"
+    env["LSAN_OPTIONS"] = "suppressions=%s" % os.path.join(ROOT, "tests", "lsan.supp")
     code, out = run(["/usr/bin/python3", "tests/api/run.py", "--binary", binary,
                      "--backend", backend], env=env)
     m = None

@@ -617,6 +617,14 @@ static void *worker_main(void *arg)
 {
     struct worker *w = arg;
     uv_run(&w->loop, UV_RUN_DEFAULT);
+    /* Stopped: close the loop's own handles. h2o 2.2's context cannot be
+     * disposed while connection timeouts are linked (it asserts), so the
+     * context and the loop stay allocated, reachable from the server, until
+     * the process exits. */
+    uv_close((uv_handle_t *)&w->wake, NULL);
+    uv_close((uv_handle_t *)&w->drain_timer, NULL);
+    for (int i = 0; i < 10 && uv_run(&w->loop, UV_RUN_NOWAIT) != 0; i++)
+        ;
     return NULL;
 }
 
@@ -740,9 +748,12 @@ static void on_signal(uv_signal_t *s, int signum)
            NULL);
     for (int i = 0; i < srv->nworkers; i++)
         uv_async_send(&srv->workers[i].wake);
-    uv_close((uv_handle_t *)s, NULL);
+    uv_signal_stop(s);
     uv_stop(s->loop);
 }
+
+/* The last server run, kept until exit (see worker_main). */
+static struct server stopped_server;
 
 int rs_server_run(const struct rs_server_config *cfg, struct rs_store *store,
                   struct rs_error *err)
@@ -789,7 +800,12 @@ int rs_server_run(const struct rs_server_config *cfg, struct rs_store *store,
 
     for (int i = 0; i < srv.nworkers; i++)
         pthread_join(srv.workers[i].thread, NULL);
+    uv_close((uv_handle_t *)&sigterm, NULL);
+    uv_close((uv_handle_t *)&sigint, NULL);
+    uv_run(&main_loop, UV_RUN_NOWAIT);
+    uv_loop_close(&main_loop);
     rs_log(RS_LOG_INFO, "stopped", NULL);
-    free(srv.workers);
+    /* srv.workers stays allocated: see worker_main. */
+    stopped_server = srv;
     return 0;
 }

@@ -78,8 +78,12 @@ int rs_cmd_apikey(int argc, char **argv)
         fprintf(stderr, "roster: --expires must be an RFC 3339 time such as 2027-01-31T00:00:00Z\n");
         return RS_EXIT_USAGE;
     }
-    if (strcmp(sub, "revoke") == 0 &&
-        (!positional || rs_cli_int("ID", positional, 1, LONG_MAX, &id) < 0))
+    if (strcmp(sub, "revoke") == 0 && !positional) {
+        fprintf(stderr, "roster apikey revoke: name the key to revoke by its ID "
+                        "(see roster apikey list)\n");
+        return RS_EXIT_USAGE;
+    }
+    if (strcmp(sub, "revoke") == 0 && rs_cli_int("ID", positional, 1, LONG_MAX, &id) < 0)
         return RS_EXIT_USAGE;
 
     struct rs_store *store = rs_cli_open_store(rs_cli_opt(v[K_DB], "ROSTER_DB", RS_DEFAULT_DB), 2);
@@ -94,7 +98,8 @@ int rs_cmd_apikey(int argc, char **argv)
     if (strcmp(sub, "create") == 0) {
         struct rs_apikey k;
         char token[RS_APIKEY_TOKEN_MAX];
-        r = rs_svc_apikey_create(&ctx, v[K_USER], v[K_NAME], expires, &k, token, &err);
+        r = rs_svc_apikey_create(&ctx, v[K_USER], v[K_NAME], v[K_EXPIRES] ? &expires : NULL, &k,
+                                 token, &err);
         if (r == 0) {
             printf("%s\n", token);
             fprintf(stderr, "api key %" PRId64 " (%s) for %s; the token is shown only once\n",

@@ -32,9 +32,12 @@ void rs_error_init(struct rs_error *e)
     e->nfields = 0;
 }
 
+/* The first code wins, except that a malformed request (400) outranks a
+ * rule failure (422) found in the same request: the status must not depend
+ * on the order of the fields. */
 static void set_code(struct rs_error *e, int code)
 {
-    if (e->code == RS_OK)
+    if (e->code == RS_OK || (e->code == RS_EVALIDATION && code == RS_EBADREQUEST))
         e->code = code;
 }
 
@@ -48,6 +51,7 @@ int rs_error_set(struct rs_error *e, int code, const char *fmt, ...)
         va_start(ap, fmt);
         vsnprintf(e->message, sizeof(e->message), fmt, ap);
         va_end(ap);
+        rs_utf8_sanitize(e->message);
     }
     return -e->code;
 }
@@ -66,6 +70,10 @@ int rs_error_field(struct rs_error *e, int code, const char *field, const char *
         va_start(ap, fmt);
         vsnprintf(f->message, sizeof(f->message), fmt, ap);
         va_end(ap);
+        /* Field names and messages may quote client input, cut to size: keep
+         * them valid UTF-8 so they survive into JSON problem bodies. */
+        rs_utf8_sanitize(f->field);
+        rs_utf8_sanitize(f->message);
         if (e->message[0] == '\0')
             rs_strlcpy(e->message, f->message, sizeof(e->message));
     }

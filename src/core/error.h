@@ -43,13 +43,16 @@ struct rs_error {
 
 void rs_error_init(struct rs_error *e);
 
-/* Sets code and message (if no message is set yet) and returns -code, so a
- * caller can write `return rs_error_set(err, RS_ENOTFOUND, "no user %lld", id);`.
+/* Sets the code and, if none is set yet, the message; returns -(the error's
+ * code), so a caller can write `return rs_error_set(err, RS_ENOTFOUND, ...);`.
+ * The first code wins, except that RS_EBADREQUEST replaces RS_EVALIDATION (a
+ * malformed request outranks a rule failure, whatever the field order).
  * err may be NULL. */
 int rs_error_set(struct rs_error *e, int code, const char *fmt, ...) RS_PRINTF(3, 4);
 
-/* Adds a field error (dropped past RS_MAX_FIELD_ERRORS) and sets code if unset;
- * the first field error's message also becomes the top-level message. Returns -code. */
+/* Adds a field error (dropped past RS_MAX_FIELD_ERRORS) and sets the code as
+ * rs_error_set does; the first field error's message also becomes the
+ * top-level message. Returns -(the error's code). */
 int rs_error_field(struct rs_error *e, int code, const char *field, const char *rule,
                    const char *fmt, ...) RS_PRINTF(5, 6);
 

@@ -129,12 +129,23 @@ static int normalize_field(char **s, const char *field, struct rs_error *err)
     if (n < 0)
         return rs_error_field(err, RS_EVALIDATION, field, "encoding",
                               "%s is not valid UTF-8", field);
-    const char *start = (const char *)nfc;
-    const char *end = start + n;
-    while (start < end && isspace((unsigned char)*start))
-        start++;
-    while (end > start && isspace((unsigned char)end[-1]))
-        end--;
+    /* Trim white space of any script (U+00A0, U+3000, ...) at both ends. */
+    const char *start = (const char *)nfc, *end = start;
+    const utf8proc_uint8_t *p = nfc;
+    utf8proc_int32_t cp;
+    bool leading = true;
+    for (utf8proc_ssize_t len; (len = utf8proc_iterate(p, -1, &cp)) > 0 && cp != 0; p += len) {
+        bool space = utf8proc_category(cp) == UTF8PROC_CATEGORY_ZS || (cp >= 0x09 && cp <= 0x0d);
+        if (leading && space) {
+            start = (const char *)(p + len);
+            continue;
+        }
+        leading = false;
+        if (!space)
+            end = (const char *)(p + len);
+    }
+    if (end < start)
+        end = start;
     char *out = rs_xstrndup(start, (size_t)(end - start));
     free(nfc);
     free(*s);
@@ -193,10 +204,13 @@ static void check_text(const char *v, const char *field, long min, long max, str
     utf8proc_int32_t cp;
     for (utf8proc_ssize_t n; (n = utf8proc_iterate(p, -1, &cp)) > 0 && cp != 0; p += n) {
         utf8proc_category_t cat = utf8proc_category(cp);
+        /* Format characters (bidi overrides that disguise a name, invisible
+         * marks) are refused, except the joiners some scripts need. */
+        bool format = cat == UTF8PROC_CATEGORY_CF && cp != 0x200c && cp != 0x200d;
         if (cat == UTF8PROC_CATEGORY_CC || cat == UTF8PROC_CATEGORY_ZL ||
-            cat == UTF8PROC_CATEGORY_ZP) {
+            cat == UTF8PROC_CATEGORY_ZP || format) {
             rs_error_field(err, RS_EVALIDATION, field, "characters",
-                           "%s must not contain control characters", field);
+                           "%s must not contain control or format characters", field);
             return;
         }
     }
@@ -229,7 +243,12 @@ static void check_username(const char *v, struct rs_error *err)
     utf8proc_int32_t cp;
     bool first = true;
     for (utf8proc_ssize_t n; (n = utf8proc_iterate(p, -1, &cp)) > 0 && cp != 0; p += n) {
-        bool ok = is_letter_or_digit(cp) || (!first && (cp == '.' || cp == '_' || cp == '-'));
+        utf8proc_category_t cat = utf8proc_category(cp);
+        bool starts_ok = cat == UTF8PROC_CATEGORY_LU || cat == UTF8PROC_CATEGORY_LL ||
+                         cat == UTF8PROC_CATEGORY_LT || cat == UTF8PROC_CATEGORY_LM ||
+                         cat == UTF8PROC_CATEGORY_LO || cat == UTF8PROC_CATEGORY_ND;
+        bool ok = first ? starts_ok
+                        : is_letter_or_digit(cp) || cp == '.' || cp == '_' || cp == '-';
         if (!ok) {
             rs_error_field(err, RS_EVALIDATION, "username", "characters",
                            "username may contain only letters, digits, '.', '_' and '-', and "
@@ -266,6 +285,20 @@ static void check_email(const char *v, struct rs_error *err)
     else if (v[0] == '.' || at[-1] == '.' || strstr(v, ".."))
         why = "has a misplaced '.'";
     if (!why) {
+        /* Beyond ASCII: no controls, format characters, separators or spaces. */
+        const utf8proc_uint8_t *u = (const utf8proc_uint8_t *)v;
+        utf8proc_int32_t cp;
+        for (utf8proc_ssize_t n; !why && (n = utf8proc_iterate(u, -1, &cp)) > 0 && cp != 0;
+             u += n) {
+            utf8proc_category_t cat = utf8proc_category(cp);
+            if (cp >= 0x80 && (cat == UTF8PROC_CATEGORY_CC || cat == UTF8PROC_CATEGORY_CF ||
+                               cat == UTF8PROC_CATEGORY_ZS || cat == UTF8PROC_CATEGORY_ZL ||
+                               cat == UTF8PROC_CATEGORY_ZP || cat == UTF8PROC_CATEGORY_CN ||
+                               cat == UTF8PROC_CATEGORY_CO))
+                why = "contains a space or control character";
+        }
+    }
+    if (!why) {
         for (const char *p = v; *p && !why; p++) {
             unsigned char c = (unsigned char)*p;
             if (c <= 0x20 || c == 0x7f || c == '(' || c == ')' || c == '<' || c == '>' ||
@@ -276,8 +309,9 @@ static void check_email(const char *v, struct rs_error *err)
     }
     if (!why) {
         const char *d = at + 1;
-        if (!strchr(d, '.'))
-            why = "must have a domain with a dot, such as example.com";
+        size_t dlen = strlen(d);
+        if (!strchr(d, '.') || d[dlen - 1] == '.')
+            why = "must have a domain of at least two labels, such as example.com";
         for (const char *label = d; !why && *label;) {
             const char *dot = strchr(label, '.');
             size_t l = dot ? (size_t)(dot - label) : strlen(label);
@@ -296,8 +330,12 @@ static void check_email(const char *v, struct rs_error *err)
 }
 
 int rs_user_validate(const struct rs_user *u, unsigned mask, unsigned required_mask,
-                     struct rs_error *err)
+                     struct rs_error *out)
 {
+    /* Checks report into a local error, so the verdict holds whether out is
+     * NULL, fresh or already full; then the faults are copied to out. */
+    struct rs_error local, *err = &local;
+    rs_error_init(&local);
     static const struct {
         unsigned bit;
         const char *name;
@@ -308,7 +346,6 @@ int rs_user_validate(const struct rs_user *u, unsigned mask, unsigned required_m
         {RS_UF_FIRST_NAME, "first_name", offsetof(struct rs_user, first_name)},
         {RS_UF_LAST_NAME, "last_name", offsetof(struct rs_user, last_name)},
     };
-    int before = err ? err->nfields : 0;
     bool failed = false;
     for (size_t i = 0; i < RS_ARRAY_LEN(fields); i++) {
         const char *v = *(char *const *)((const char *)u + fields[i].offset);
@@ -338,8 +375,10 @@ int rs_user_validate(const struct rs_user *u, unsigned mask, unsigned required_m
                        "type must be one of standard, admin, api, guest");
         failed = true;
     }
-    if (err && err->nfields != before)
-        failed = true;
+    failed = failed || local.code != RS_OK;
+    for (int i = 0; out && i < local.nfields; i++)
+        rs_error_field(out, local.code, local.fields[i].field, local.fields[i].rule, "%s",
+                       local.fields[i].message);
     return failed ? -RS_EVALIDATION : 0;
 }
 
@@ -367,7 +406,12 @@ int rs_sort_parse(const char *s, struct rs_user_query *q, struct rs_error *err)
     struct rs_sort_key keys[RS_SORT_MAX_KEYS];
     int n = 0;
     const char *p = s;
-    while (*p) {
+    if (*p == '\0') {
+        q->nsort = 0; /* the default order: by id */
+        return 0;
+    }
+    /* Every comma-separated item must name a field: "a,", ",a" and "a,,b" are refused. */
+    for (;;) {
         const char *comma = strchr(p, ',');
         size_t len = comma ? (size_t)(comma - p) : strlen(p);
         bool desc = false;

@@ -4,7 +4,9 @@
 json_t *rs_json_parse_object(const char *body, size_t len, struct rs_error *err)
 {
     json_error_t jerr;
-    json_t *v = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
+    /* DECODE_ANY so that a valid scalar is reported as the wrong type, not as
+     * a syntax error. */
+    json_t *v = json_loadb(body, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr);
     if (!v) {
         rs_error_field(err, RS_EBADREQUEST, "body", "syntax",
                        "request body is not valid JSON: %s at line %d, column %d", jerr.text,
@@ -113,7 +115,7 @@ int rs_user_decode(json_t *obj, struct rs_user *ret, unsigned *ret_mask, struct 
     }
     if (r < 0) {
         rs_user_release(&u);
-        return r;
+        return err ? -err->code : r; /* the error's code: 400 outranks 422 */
     }
     *ret = u;
     *ret_mask = mask;
@@ -142,7 +144,7 @@ int rs_apikey_request_decode(json_t *obj, struct rs_apikey_request *ret, struct 
             fr = take_string(key, v, &req.username, err);
         } else if (strcmp(key, "expires_at") == 0) {
             if (json_is_null(v)) {
-                req.expires_at = 0;
+                req.has_expires_at = false;
             } else if (!json_is_string(v)) {
                 fr = rs_error_field(err, RS_EBADREQUEST, key, "type",
                                     "expires_at must be an RFC 3339 time string, not %s",
@@ -151,6 +153,8 @@ int rs_apikey_request_decode(json_t *obj, struct rs_apikey_request *ret, struct 
                 fr = rs_error_field(err, RS_EVALIDATION, key, "format",
                                     "expires_at must be an RFC 3339 time such as "
                                     "2027-01-31T00:00:00Z");
+            } else {
+                req.has_expires_at = true;
             }
         } else if (strcmp(key, "id") == 0 || strcmp(key, "key_id") == 0 ||
                    strcmp(key, "token") == 0 || strcmp(key, "created_at") == 0 ||
@@ -164,7 +168,7 @@ int rs_apikey_request_decode(json_t *obj, struct rs_apikey_request *ret, struct 
     }
     if (r < 0) {
         rs_apikey_request_release(&req);
-        return r;
+        return err ? -err->code : r; /* the error's code: 400 outranks 422 */
     }
     *ret = req;
     return 0;

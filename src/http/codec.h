@@ -10,8 +10,6 @@
 #include "../core/error.h"
 #include "../core/user.h"
 
-#define RS_JSON_MAX_DEPTH 32
-
 /* Parses body as a JSON object. Returns a new reference, or NULL with err
  * (400, field "body", rule "syntax" or "type"). */
 json_t *rs_json_parse_object(const char *body, size_t len, struct rs_error *err);
@@ -26,6 +24,7 @@ int rs_user_decode(json_t *obj, struct rs_user *ret, unsigned *ret_mask,
 struct rs_apikey_request {
     char *name;
     char *username;
+    bool has_expires_at; /* false: never expires */
     int64_t expires_at;
 };
 void rs_apikey_request_release(struct rs_apikey_request *r);

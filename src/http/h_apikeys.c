@@ -19,7 +19,8 @@ int rs_h_apikeys_create(struct rs_call *call)
         return rs_call_fail(call, r);
     struct rs_apikey k;
     char token[RS_APIKEY_TOKEN_MAX];
-    r = rs_svc_apikey_create(&call->ctx, req.username, req.name, req.expires_at, &k, token,
+    r = rs_svc_apikey_create(&call->ctx, req.username, req.name,
+                             req.has_expires_at ? &req.expires_at : NULL, &k, token,
                              &call->err);
     rs_apikey_request_release(&req);
     if (r < 0)

@@ -61,7 +61,7 @@ static int issue_key(struct rs_tx *tx, const struct rs_user *owner, const char *
 }
 
 int rs_svc_apikey_create(struct rs_ctx *ctx, const char *username, const char *name,
-                         int64_t expires_at, struct rs_apikey *ret,
+                         const int64_t *expires_at, struct rs_apikey *ret,
                          char token_out[RS_APIKEY_TOKEN_MAX], struct rs_error *err)
 {
     if (!name || !*name)
@@ -71,7 +71,7 @@ int rs_svc_apikey_create(struct rs_ctx *ctx, const char *username, const char *n
         return rs_error_field(err, RS_EVALIDATION, "name", "max_length",
                               "name must be valid UTF-8 of at most %d characters",
                               RS_APIKEY_NAME_MAX);
-    if (expires_at && expires_at <= rs_ctx_now(ctx))
+    if (expires_at && *expires_at <= rs_ctx_now(ctx))
         return rs_error_field(err, RS_EVALIDATION, "expires_at", "future",
                               "expires_at must be in the future");
     struct rs_user owner;
@@ -92,7 +92,7 @@ int rs_svc_apikey_create(struct rs_ctx *ctx, const char *username, const char *n
     if (r < 0)
         goto out;
     struct rs_apikey k;
-    r = issue_key(&tx, &owner, name, expires_at, &k, token_out, err);
+    r = issue_key(&tx, &owner, name, expires_at ? *expires_at : 0, &k, token_out, err);
     if (r == 0)
         r = rs_tx_commit(&tx, err);
     else

@@ -42,6 +42,9 @@ struct rs_conn *rs_ctx_read_conn(struct rs_ctx *ctx, struct rs_error *err)
 int rs_tx_begin(struct rs_ctx *ctx, struct rs_tx *ret, struct rs_error *err)
 {
     const struct rs_store_ops *ops = ctx->store->ops;
+    /* A call holds at most one connection at a time: waiting for the writer
+     * while holding a pooled reader would let a full pool deadlock. */
+    rs_ctx_release(ctx);
     struct rs_conn *c = ops->acquire(ctx->store, RS_CONN_WRITE, err);
     if (!c)
         return -RS_EUNAVAILABLE;

@@ -41,7 +41,8 @@ int64_t rs_ctx_now(const struct rs_ctx *ctx);
 /* A read connection, acquired on first use and kept until rs_ctx_release. */
 struct rs_conn *rs_ctx_read_conn(struct rs_ctx *ctx, struct rs_error *err);
 
-/* A write transaction: acquire the writer and BEGIN. Every change goes through
+/* A write transaction: release any read connection the context holds,
+ * acquire the writer and BEGIN. Every change goes through
  * rs_tx_begin -> changes + rs_tx_audit -> rs_tx_commit (or rs_tx_abort), so a
  * change and its audit event commit together or not at all. */
 struct rs_tx {

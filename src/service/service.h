@@ -37,10 +37,11 @@ int rs_svc_user_update(struct rs_ctx *ctx, int64_t id, struct rs_user *patch, un
 int rs_svc_user_history(struct rs_ctx *ctx, int64_t id, char **ret_json,
                         struct rs_error *err) RS_WUR;
 
-/* API keys. create: writes; for the user named username (NULL: the actor);
- * returns the token once in token_out. */
+/* API keys. create: writes; for the user named username (NULL: the actor),
+ * expiring at *expires_at (NULL: never; it must be in the future); returns
+ * the token once in token_out. */
 int rs_svc_apikey_create(struct rs_ctx *ctx, const char *username, const char *name,
-                         int64_t expires_at, struct rs_apikey *ret,
+                         const int64_t *expires_at, struct rs_apikey *ret,
                          char token_out[RS_APIKEY_TOKEN_MAX], struct rs_error *err) RS_WUR;
 int rs_svc_apikey_list(struct rs_ctx *ctx, const char *username, struct rs_apikey **ret_items,
                        size_t *ret_count, struct rs_error *err) RS_WUR;

@@ -130,7 +130,7 @@ int rs_svc_user_update(struct rs_ctx *ctx, int64_t id, struct rs_user *patch, un
     r = rs_tx_begin(ctx, &tx, err);
     if (r < 0)
         return r;
-    r = ctx->store->ops->user_get(tx.conn, id, &before, err);
+    r = ctx->store->ops->user_get_for_update(tx.conn, id, &before, err);
     if (r == -RS_ENOTFOUND)
         r = rs_error_set(err, RS_ENOTFOUND, "no user with id %lld", (long long)id);
     if (r < 0)

@@ -739,13 +739,14 @@ out:
     return rc;
 }
 
+/* where is a column name from this file, never client input. */
 static int user_get_where(struct pg_conn *c, const char *where, const char *value,
-                          struct rs_user *ret, struct rs_error *err)
+                          const char *suffix, struct rs_user *ret, struct rs_error *err)
 {
     struct pg_params p = {0};
     pp_text(&p, value);
     PGresult *res = NULL;
-    char *sql = rs_xasprintf("SELECT " USER_COLS " FROM users WHERE %s = $1", where);
+    char *sql = rs_xasprintf("SELECT " USER_COLS " FROM users WHERE %s = $1%s", where, suffix);
     int rc = pg_run(c, sql, &p, p.n, NULL, &res, err);
     free(sql);
     if (rc)
@@ -765,13 +766,21 @@ static int pg_user_get(struct rs_conn *rc_conn, int64_t id, struct rs_user *ret,
 {
     char buf[24];
     snprintf(buf, sizeof(buf), "%" PRId64, id);
-    return user_get_where(to_pg(rc_conn), "id", buf, ret, err);
+    return user_get_where(to_pg(rc_conn), "id", buf, "", ret, err);
+}
+
+static int pg_user_get_for_update(struct rs_conn *rc_conn, int64_t id, struct rs_user *ret,
+                                  struct rs_error *err)
+{
+    char buf[24];
+    snprintf(buf, sizeof(buf), "%" PRId64, id);
+    return user_get_where(to_pg(rc_conn), "id", buf, " FOR UPDATE", ret, err);
 }
 
 static int pg_user_get_by_username(struct rs_conn *rc_conn, const char *username_key,
                                    struct rs_user *ret, struct rs_error *err)
 {
-    return user_get_where(to_pg(rc_conn), "username_key", username_key, ret, err);
+    return user_get_where(to_pg(rc_conn), "username_key", username_key, "", ret, err);
 }
 
 static int pg_user_update(struct rs_conn *rc_conn, const struct rs_user *u,
@@ -1352,6 +1361,7 @@ static const struct rs_store_ops pg_ops = {
     .user_get = pg_user_get,
     .user_get_by_username = pg_user_get_by_username,
     .user_update = pg_user_update,
+    .user_get_for_update = pg_user_get_for_update,
     .user_list = pg_user_list,
     .user_count = pg_user_count,
     .audit_insert = pg_audit_insert,

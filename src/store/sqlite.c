@@ -1050,6 +1050,8 @@ static const struct rs_store_ops sqlite_ops = {
     .user_get = sq_user_get,
     .user_get_by_username = sq_user_get_by_username,
     .user_update = sq_user_update,
+    /* The one writer connection already serialises read-modify-write. */
+    .user_get_for_update = sq_user_get,
     .user_list = sq_user_list,
     .user_count = sq_user_count,
     .audit_insert = sq_audit_insert,

@@ -74,6 +74,10 @@ struct rs_store_ops {
                                 struct rs_error *err);
     int (*user_update)(struct rs_conn *c, const struct rs_user *u, int64_t expected_version,
                        struct rs_error *err);
+    /* Inside a write transaction: reads a user and locks the row until the
+     * transaction ends, so a read-modify-write cannot lose a concurrent one. */
+    int (*user_get_for_update)(struct rs_conn *c, int64_t id, struct rs_user *ret,
+                               struct rs_error *err);
     int (*user_list)(struct rs_conn *c, const struct rs_user_query *q, struct rs_user_page *ret,
                      struct rs_error *err);
     int (*user_count)(struct rs_conn *c, int64_t *ret, struct rs_error *err);

@@ -1,4 +1,5 @@
 /* util.c: allocation, bounded strings and time helpers (see util.h). */
+#include <stdbool.h>
 #include <stdio.h>
 #include <time.h>
 
@@ -100,50 +101,129 @@ void rs_time_format(int64_t ms, char out[RS_TIME_STR_MAX])
              tm.tm_sec % 100, frac % 1000);
 }
 
+/* Reads exactly n ASCII digits. */
+static int digits(const char *s, int n, int *ret)
+{
+    int v = 0;
+    for (int i = 0; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return -1;
+        v = v * 10 + (s[i] - '0');
+    }
+    *ret = v;
+    return 0;
+}
+
+static int days_in_month(int year, int month)
+{
+    static const int days[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    bool leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
+    return month == 2 && leap ? 29 : days[month - 1];
+}
+
 int rs_time_parse(const char *s, int64_t *ret_ms)
 {
-    struct tm tm = {0};
-    int n = 0, frac = 0, fdigits = 0;
-    if (sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour,
-               &tm.tm_min, &tm.tm_sec, &n) != 6 || n != 19)
+    int year, mon, day, hour, min, sec;
+    if (strlen(s) < 20 || digits(s, 4, &year) || s[4] != '-' || digits(s + 5, 2, &mon) ||
+        s[7] != '-' || digits(s + 8, 2, &day) || (s[10] != 'T' && s[10] != 't') ||
+        digits(s + 11, 2, &hour) || s[13] != ':' || digits(s + 14, 2, &min) || s[16] != ':' ||
+        digits(s + 17, 2, &sec))
         return -1;
-    const char *p = s + n;
+    if (mon < 1 || mon > 12 || day < 1 || day > days_in_month(year, mon) || hour > 23 ||
+        min > 59 || sec > 59)
+        return -1;
+    const char *p = s + 19;
+    int frac = 0, fdigits = 0;
     if (*p == '.') {
         p++;
         while (*p >= '0' && *p <= '9') {
-            if (fdigits < 3) {
+            if (fdigits < 3)
                 frac = frac * 10 + (*p - '0');
-                fdigits++;
-            }
+            fdigits++;
             p++;
         }
         if (fdigits == 0)
             return -1;
-        while (fdigits < 3) {
+        for (int i = fdigits; i < 3; i++)
             frac *= 10;
-            fdigits++;
-        }
     }
     int offset_min = 0;
     if (*p == 'Z' || *p == 'z') {
         p++;
     } else if (*p == '+' || *p == '-') {
         int oh, om;
-        if (sscanf(p + 1, "%2d:%2d", &oh, &om) != 2 || strlen(p) != 6)
+        if (digits(p + 1, 2, &oh) || p[3] != ':' || digits(p + 4, 2, &om) || oh > 23 || om > 59)
             return -1;
         offset_min = (oh * 60 + om) * (*p == '-' ? -1 : 1);
         p += 6;
     } else {
         return -1;
     }
-    if (*p != '\0' || tm.tm_mon < 1 || tm.tm_mon > 12 || tm.tm_mday < 1 || tm.tm_mday > 31 ||
-        tm.tm_hour > 23 || tm.tm_min > 59 || tm.tm_sec > 60)
+    if (*p != '\0')
         return -1;
-    tm.tm_year -= 1900;
-    tm.tm_mon -= 1;
-    time_t t = timegm(&tm);
-    *ret_ms = ((int64_t)t - offset_min * 60) * 1000 + frac;
+    struct tm tm = {.tm_year = year - 1900, .tm_mon = mon - 1, .tm_mday = day,
+                    .tm_hour = hour, .tm_min = min, .tm_sec = sec};
+    int64_t ms = ((int64_t)timegm(&tm) - offset_min * 60) * 1000 + frac;
+    /* 0000-01-01T00:00:00Z .. 9999-12-31T23:59:59.999Z */
+    if (ms < -62167219200000LL || ms > 253402300799999LL)
+        return -1;
+    *ret_ms = ms;
     return 0;
+}
+
+/* Length of the valid UTF-8 sequence at s (1..4), or 0 if invalid or cut off. */
+static int utf8_seq(const unsigned char *s)
+{
+    unsigned char c = s[0];
+    int n;
+    uint32_t cp;
+    if (c < 0x80)
+        return 1;
+    if (c >= 0xc2 && c <= 0xdf) {
+        n = 2;
+        cp = c & 0x1f;
+    } else if (c >= 0xe0 && c <= 0xef) {
+        n = 3;
+        cp = c & 0x0f;
+    } else if (c >= 0xf0 && c <= 0xf4) {
+        n = 4;
+        cp = c & 0x07;
+    } else {
+        return 0;
+    }
+    for (int i = 1; i < n; i++) {
+        if ((s[i] & 0xc0) != 0x80)
+            return 0;
+        cp = cp << 6 | (s[i] & 0x3f);
+    }
+    if ((n == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
+        (n == 4 && (cp < 0x10000 || cp > 0x10ffff)))
+        return 0;
+    return n;
+}
+
+void rs_utf8_sanitize(char *s)
+{
+    unsigned char *p = (unsigned char *)s;
+    while (*p) {
+        int n = utf8_seq(p);
+        if (n > 0) {
+            p += n;
+            continue;
+        }
+        /* A lead byte whose sequence the terminator cut short: drop the tail. */
+        size_t rest = strlen((char *)p);
+        if (*p >= 0xc2 && *p <= 0xf4 && rest < 4) {
+            bool all_cont = true;
+            for (size_t i = 1; i < rest; i++)
+                all_cont = all_cont && (p[i] & 0xc0) == 0x80;
+            if (all_cont) {
+                *p = '\0';
+                return;
+            }
+        }
+        *p++ = '?';
+    }
 }
 
 void rs_hex(const unsigned char *bytes, size_t n, char *out)

@@ -51,9 +51,16 @@ uint64_t rs_mono_ns(void);
  * ("2026-11-24T06:40:00.123Z") into out (at least RS_TIME_STR_MAX bytes). */
 #define RS_TIME_STR_MAX 32
 void rs_time_format(int64_t ms, char out[RS_TIME_STR_MAX]);
-/* Parses what rs_time_format writes (also without fraction, or with an offset).
+/* Parses RFC 3339 as rs_time_format writes it (the fraction is optional, and
+ * an offset may replace Z). Strict: digits only, real calendar dates, offsets
+ * up to 23:59, instants within years 0000..9999 UTC (what format can write).
  * Returns 0 and sets *ret_ms, or -1 on malformed input. */
 int rs_time_parse(const char *s, int64_t *ret_ms) RS_WUR;
+
+/* Makes s valid UTF-8 in place: a sequence cut off at the end (by a bounded
+ * copy) is dropped and any other invalid byte becomes '?'. For text bound
+ * for JSON, which must be UTF-8. */
+void rs_utf8_sanitize(char *s);
 
 /* Lower-case hex of n bytes into out (2n+1 bytes). */
 void rs_hex(const unsigned char *bytes, size_t n, char *out);

@@ -1,0 +1,704 @@
+"""harness.py: real servers on loopback for the roster API suite.
+
+Standard library only (run with /usr/bin/python3). What lives here:
+
+- free_port(): bind port 0 on 127.0.0.1 and read the port back.
+- PgCluster: a private PostgreSQL cluster (initdb / pg_ctl as the `postgres`
+  user through runuser), one fresh database per server start (createdb).
+- Server: `roster serve` on a free loopback port; reads the admin key from its
+  stdout, waits for "roster listening on", polls /healthz, captures stderr to a
+  log file, stops by PID (SIGTERM, SIGKILL after 10 s).
+- Client / Response: an http.client wrapper returning status, headers and
+  parsed JSON, and describing the exchange for failure messages.
+- raw_exchange(): send arbitrary bytes (huge bodies, huge headers) and read
+  the answer even when the server answers before the request is complete.
+- check_* helpers shared by the test modules.
+
+Every process started here is registered and stopped at exit (atexit), so a
+crashing or interrupted run leaves nothing behind.
+"""
+
+import atexit
+import http.client
+import json
+import os
+import pwd
+import queue
+import re
+import select
+import shutil
+import signal
+import socket
+import subprocess
+import threading
+import time
+import unicodedata
+import urllib.parse
+
+PG_BIN = "/usr/lib/postgresql/15/bin"
+HOST = "127.0.0.1"
+
+# --------------------------------------------------------------------------
+# process registry: everything we start is stopped at exit
+
+_live = []
+_live_lock = threading.Lock()
+
+
+def _register(obj):
+    with _live_lock:
+        _live.append(obj)
+
+
+def _unregister(obj):
+    with _live_lock:
+        if obj in _live:
+            _live.remove(obj)
+
+
+def stop_all():
+    """Stops every server and cluster still running (servers first)."""
+    with _live_lock:
+        objs = list(_live)
+    for o in sorted(objs, key=lambda o: 0 if isinstance(o, Server) else 1):
+        try:
+            o.stop()
+        except Exception:  # keep stopping the rest
+            pass
+
+
+atexit.register(stop_all)
+
+
+def free_port():
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        s.bind((HOST, 0))
+        return s.getsockname()[1]
+    finally:
+        s.close()
+
+
+def port_open(port, host=HOST):
+    try:
+        with socket.create_connection((host, port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+def run(cmd, timeout=60, check=True, **kw):
+    """subprocess.run with captured text output; raises with the output on failure."""
+    p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                       timeout=timeout, stdin=subprocess.DEVNULL, **kw)
+    if check and p.returncode != 0:
+        raise RuntimeError("%s exited %d\nstdout: %s\nstderr: %s" %
+                           (" ".join(cmd), p.returncode, p.stdout[-2000:], p.stderr[-2000:]))
+    return p
+
+
+# --------------------------------------------------------------------------
+# PostgreSQL
+
+
+class PgCluster:
+    """A private cluster owned by the `postgres` user in base_dir/NAME."""
+
+    def __init__(self, base_dir, name="pg", fsync=False):
+        self.dir = os.path.join(base_dir, name)
+        self.fsync = fsync
+        self.port = None
+        self.running = False
+        self._dbs = 0
+
+    def _as_pg(self, args, **kw):
+        return run(["runuser", "-u", "postgres", "--"] + args, **kw)
+
+    def start(self):
+        pw = pwd.getpwnam("postgres")
+        os.makedirs(self.dir, exist_ok=True)
+        os.chown(self.dir, pw.pw_uid, pw.pw_gid)
+        os.chmod(self.dir, 0o700)
+        data = os.path.join(self.dir, "data")
+        initdb = [PG_BIN + "/initdb", "-D", data, "-A", "trust", "-U", "postgres",
+                  "-E", "UTF8", "--locale=C.UTF-8"]
+        if not self.fsync:
+            initdb.append("--no-sync")
+        self._as_pg(initdb, timeout=120)
+        self.data = data
+        for attempt in range(5):
+            self.port = free_port()
+            opts = "-k %s -p %d -c listen_addresses=127.0.0.1 -c max_connections=200" % (
+                self.dir, self.port)
+            opts += " -c fsync=off" if not self.fsync else " -c fsync=on -c synchronous_commit=on"
+            _register(self)
+            self.running = True
+            p = self._as_pg([PG_BIN + "/pg_ctl", "-D", data, "-l", os.path.join(self.dir, "log"),
+                             "-o", opts, "-w", "-t", "60", "start"], check=False, timeout=90)
+            if p.returncode == 0:
+                return self
+            self.running = False
+            _unregister(self)
+            log = ""
+            try:
+                with open(os.path.join(self.dir, "log")) as f:
+                    log = f.read()[-2000:]
+            except OSError:
+                pass
+            if "already in use" not in log:
+                raise RuntimeError("pg_ctl start failed: %s %s\n%s" % (p.stdout, p.stderr, log))
+        raise RuntimeError("pg_ctl start failed: no free port")
+
+    def createdb(self, name=None):
+        self._dbs += 1
+        name = name or "roster_%d_%d" % (os.getpid(), self._dbs)
+        run([PG_BIN + "/createdb", "-h", HOST, "-p", str(self.port), "-U", "postgres", name])
+        return "postgres://postgres@%s:%d/%s" % (HOST, self.port, name)
+
+    def psql(self, dbname, sql):
+        return run([PG_BIN + "/psql", "-h", HOST, "-p", str(self.port), "-U", "postgres", "-d",
+                    dbname, "-X", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-c", sql]).stdout
+
+    def stop(self):
+        if not self.running:
+            return
+        self.running = False
+        try:
+            self._as_pg([PG_BIN + "/pg_ctl", "-D", self.data, "-m", "fast", "-w", "-t", "30",
+                         "stop"], check=False, timeout=60)
+        finally:
+            _unregister(self)
+
+    def remove(self):
+        self.stop()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+# --------------------------------------------------------------------------
+# roster serve
+
+ADMIN_LINE = re.compile(r"^admin API key: (rsk_\S+)\s*$")
+LISTEN_LINE = re.compile(r"^roster listening on (\S+)")
+
+
+class ServerStartError(RuntimeError):
+    pass
+
+
+class Server:
+    """One `roster serve` process on a free loopback port."""
+
+    def __init__(self, binary, db_url, log_dir, name="server", admin_token=None, extra_args=(),
+                 env=None, start_timeout=20.0):
+        self.binary = binary
+        self.db_url = db_url
+        self.name = name
+        self.admin_token = admin_token
+        self.extra_args = list(extra_args)
+        self.env = env
+        self.start_timeout = start_timeout
+        self.log_path = os.path.join(log_dir, name + ".stderr.log")
+        self.stdout_path = os.path.join(log_dir, name + ".stdout.log")
+        self.proc = None
+        self.port = None
+        self.url = None
+        self.stdout_lines = []
+        self.responses = []  # every Response a Client of this server received
+        self._lines = queue.Queue()
+        self.returncode = None
+
+    # -- lifecycle
+    def start(self):
+        if self.proc is not None and self.proc.poll() is None:
+            raise RuntimeError("server already running")
+        self.port = free_port()
+        self.url = "http://%s:%d" % (HOST, self.port)
+        self.returncode = None
+        cmd = [self.binary, "serve", "--listen", "%s:%d" % (HOST, self.port), "--db",
+               self.db_url, "--log-level", "info"] + self.extra_args
+        errf = open(self.log_path, "ab")
+        env = dict(os.environ)
+        env.pop("ROSTER_DB", None)
+        if self.env:
+            env.update(self.env)
+        try:
+            self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                         stderr=errf, env=env, start_new_session=True)
+        finally:
+            errf.close()
+        _register(self)
+        self._lines = queue.Queue()
+        threading.Thread(target=self._read_stdout, args=(self.proc,), daemon=True).start()
+        try:
+            self._wait_ready()
+        except BaseException:
+            self.kill()
+            raise
+        return self
+
+    def _read_stdout(self, proc):
+        with open(self.stdout_path, "ab") as out:
+            for raw in iter(proc.stdout.readline, b""):
+                out.write(raw)
+                out.flush()
+                line = raw.decode("utf-8", "replace").rstrip("\r\n")
+                self.stdout_lines.append(line)
+                self._lines.put(line)
+        proc.stdout.close()
+        self._lines.put(None)
+
+    def _wait_ready(self):
+        deadline = time.monotonic() + self.start_timeout
+        need_key = self.admin_token is None
+        listening = False
+        while not listening:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise ServerStartError("%s: no 'roster listening on' line within %.0f s; stdout=%r; "
+                                       "stderr tail: %s" % (self.name, self.start_timeout,
+                                                            self.stdout_lines, self.stderr_tail()))
+            try:
+                line = self._lines.get(timeout=min(left, 0.2))
+            except queue.Empty:
+                if self.proc.poll() is not None:
+                    raise ServerStartError("%s exited with %s before it was ready; stdout=%r; "
+                                           "stderr tail: %s" % (self.name, self.proc.returncode,
+                                                                self.stdout_lines,
+                                                                self.stderr_tail()))
+                continue
+            if line is None:
+                self.proc.wait(timeout=5)
+                raise ServerStartError("%s closed stdout (exit %s) before it was ready; "
+                                       "stdout=%r; stderr tail: %s" % (
+                                           self.name, self.proc.returncode, self.stdout_lines,
+                                           self.stderr_tail()))
+            m = ADMIN_LINE.match(line)
+            if m:
+                self.admin_token = m.group(1)
+                continue
+            m = LISTEN_LINE.match(line)
+            if m:
+                listening = True
+                if need_key and self.admin_token is None:
+                    raise ServerStartError("%s: 'roster listening on' came without an "
+                                           "'admin API key: rsk_...' line first on a fresh "
+                                           "database; stdout=%r" % (self.name, self.stdout_lines))
+        # poll /healthz every 0.1 s
+        last = None
+        while time.monotonic() < deadline:
+            try:
+                r = Client(self.port, token=None, timeout=2).get("/healthz")
+                if r.status == 200:
+                    return
+                last = "status %d" % r.status
+            except OSError as e:
+                last = repr(e)
+            if self.proc.poll() is not None:
+                break
+            time.sleep(0.1)
+        raise ServerStartError("%s: /healthz never answered 200 (last: %s); stderr tail: %s" %
+                               (self.name, last, self.stderr_tail()))
+
+    def alive(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def stop(self, timeout=10.0):
+        """SIGTERM, wait; SIGKILL after timeout. Returns the exit code."""
+        if self.proc is None:
+            return None
+        if self.proc.poll() is None:
+            try:
+                self.proc.send_signal(signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+            try:
+                self.proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=30)
+        self.returncode = self.proc.returncode
+        _unregister(self)
+        return self.returncode
+
+    def kill(self):
+        """kill -9 and reap."""
+        if self.proc is None:
+            return None
+        if self.proc.poll() is None:
+            try:
+                self.proc.kill()
+            except ProcessLookupError:
+                pass
+            self.proc.wait(timeout=30)
+        self.returncode = self.proc.returncode
+        _unregister(self)
+        return self.returncode
+
+    def restart(self):
+        self.stop()
+        return self.start()
+
+    # -- logs
+    def stderr_text(self):
+        try:
+            with open(self.log_path, "rb") as f:
+                return f.read().decode("utf-8", "replace")
+        except OSError:
+            return ""
+
+    def stderr_tail(self, n=1500):
+        t = self.stderr_text()
+        return t[-n:] if t else "(empty)"
+
+    # -- clients
+    def client(self, token="admin", timeout=10):
+        return Client(self.port, token=self.admin_token if token == "admin" else token,
+                      timeout=timeout, sink=self.responses)
+
+
+# --------------------------------------------------------------------------
+# HTTP client
+
+_NO_BODY = object()
+
+
+class Response:
+    def __init__(self, method, path, req_headers, req_body, status, reason, headers, body):
+        self.method = method
+        self.path = path
+        self.req_headers = req_headers
+        self.req_body = req_body
+        self.status = status
+        self.reason = reason
+        self.headers = headers  # http.client.HTTPMessage: case-insensitive get()
+        self.body = body
+        self.text = body.decode("utf-8", "replace")
+        self.json = None
+        ct = self.content_type()
+        if ct in ("application/json", "application/problem+json") or ct.endswith("+json"):
+            try:
+                self.json = json.loads(self.text)
+            except ValueError:
+                self.json = None
+
+    def header(self, name):
+        return self.headers.get(name)
+
+    def header_all(self, name):
+        return self.headers.get_all(name) or []
+
+    def content_type(self):
+        return (self.headers.get("Content-Type") or "").split(";")[0].strip().lower()
+
+    def describe(self, limit=600):
+        rb = self.req_body
+        if isinstance(rb, (bytes, bytearray)):
+            rb = bytes(rb[:300]).decode("utf-8", "replace") + (
+                "...(%d bytes)" % len(self.req_body) if len(self.req_body) > 300 else "")
+        hdrs = {k: v for k, v in (self.req_headers or {}).items() if k.lower() != "authorization"}
+        auth = (self.req_headers or {}).get("Authorization")
+        if auth:
+            hdrs["Authorization"] = auth[:16] + "..."
+        body = self.text if len(self.text) <= limit else self.text[:limit] + "..."
+        return "%s %s %s%s -> %d %s %s" % (
+            self.method, self.path, json.dumps(hdrs) if hdrs else "",
+            (" body=" + rb) if rb else "", self.status,
+            self.headers.get("Content-Type", ""), body)
+
+
+class Client:
+    """One request per connection unless persistent=True (keep-alive)."""
+
+    def __init__(self, port, token=None, timeout=10, host=HOST, sink=None):
+        self.port = port
+        self.host = host
+        self.token = token
+        self.timeout = timeout
+        self.sink = sink
+
+    def request(self, method, path, json_body=_NO_BODY, data=None, headers=None, token=_NO_BODY,
+                conn=None):
+        hdrs = {}
+        tok = self.token if token is _NO_BODY else token
+        if tok is not None:
+            hdrs["Authorization"] = "Bearer " + tok
+        body = None
+        if json_body is not _NO_BODY:
+            body = json.dumps(json_body, ensure_ascii=False).encode("utf-8")
+            hdrs["Content-Type"] = "application/json"
+        elif data is not None:
+            body = data if isinstance(data, (bytes, bytearray)) else data.encode("utf-8")
+        if headers:
+            for k, v in headers.items():
+                if v is None:
+                    hdrs.pop(k, None)
+                else:
+                    hdrs[k] = v
+        own = conn is None
+        c = conn or http.client.HTTPConnection(self.host, self.port, timeout=self.timeout)
+        try:
+            c.request(method, path, body=body, headers=hdrs)
+            r = c.getresponse()
+            rbody = r.read()
+            resp = Response(method, path, hdrs, body, r.status, r.reason, r.headers, rbody)
+        finally:
+            if own:
+                c.close()
+        if self.sink is not None:
+            self.sink.append(resp)
+        return resp
+
+    def get(self, path, **kw):
+        return self.request("GET", path, **kw)
+
+    def post(self, path, body=_NO_BODY, **kw):
+        return self.request("POST", path, json_body=body, **kw)
+
+    def patch(self, path, body=_NO_BODY, **kw):
+        return self.request("PATCH", path, json_body=body, **kw)
+
+    def connection(self):
+        return http.client.HTTPConnection(self.host, self.port, timeout=self.timeout)
+
+
+def raw_exchange(port, data, timeout=10, method="POST", chunk=65536, host=HOST):
+    """Sends data (a whole HTTP/1.1 request) and reads one response.
+
+    Stops sending as soon as the server answers or closes, so a server that
+    rejects a 2 MiB body early is read properly. Returns (Response or None,
+    note) where note says what happened on the wire."""
+    s = socket.create_connection((host, port), timeout=timeout)
+    note = "sent all"
+    try:
+        s.setblocking(False)
+        view = memoryview(data)
+        sent = 0
+        deadline = time.monotonic() + timeout
+        while sent < len(data):
+            left = deadline - time.monotonic()
+            if left <= 0:
+                note = "send timed out after %d of %d bytes" % (sent, len(data))
+                break
+            r, w, _ = select.select([s], [s], [], left)
+            if r:
+                note = "server answered/closed after %d of %d bytes" % (sent, len(data))
+                break
+            if w:
+                try:
+                    sent += s.send(view[sent:sent + chunk])
+                except (BrokenPipeError, ConnectionResetError) as e:
+                    note = "send failed after %d bytes: %r" % (sent, e)
+                    break
+        s.setblocking(True)
+        s.settimeout(timeout)
+        hr = http.client.HTTPResponse(s, method=method)
+        try:
+            hr.begin()
+            body = hr.read()
+        except (http.client.HTTPException, OSError) as e:
+            return None, note + "; no response: %r" % (e,)
+        head = data[:200].decode("latin-1", "replace").split("\r\n")[0]
+        parts = head.split(" ")
+        path = parts[1] if len(parts) > 1 else "?"
+        return Response(method, path, {}, b"(%d raw bytes)" % len(data), hr.status, hr.reason,
+                        hr.headers, body), note
+    finally:
+        s.close()
+
+
+# --------------------------------------------------------------------------
+# checks shared by the test modules
+
+
+class Failures:
+    """Collects several independent failures and raises them together."""
+
+    def __init__(self):
+        self.items = []
+
+    def check(self, cond, msg):
+        if not cond:
+            self.items.append(msg)
+        return cond
+
+    def run(self, label, fn, *a, **kw):
+        try:
+            fn(*a, **kw)
+        except AssertionError as e:
+            self.items.append("%s: %s" % (label, e))
+
+    def raise_if_any(self):
+        if self.items:
+            raise AssertionError("%d problem(s): %s" % (len(self.items), " || ".join(self.items)))
+
+
+def expect(cond, msg):
+    if not cond:
+        raise AssertionError(msg)
+
+
+def expect_status(r, status):
+    ok = r.status in status if isinstance(status, (tuple, list, set)) else r.status == status
+    if not ok:
+        raise AssertionError("expected %s: %s" % (status, r.describe()))
+    return r
+
+
+def expect_eq(actual, expected, what, r=None):
+    if actual != expected:
+        raise AssertionError("%s: expected %r, got %r%s" % (
+            what, expected, actual, (" [" + r.describe() + "]") if r is not None else ""))
+
+
+SECURITY_HEADERS = {
+    "Content-Security-Policy": "default-src 'none'; frame-ancestors 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "X-Frame-Options": "DENY",
+}
+REQUEST_ID = re.compile(r"^[0-9a-f]{32}$")
+
+
+def security_header_faults(r):
+    faults = []
+    for k, v in SECURITY_HEADERS.items():
+        got = r.header(k)
+        if got is None or got.strip() != v:
+            faults.append("%s=%r (want %r)" % (k, got, v))
+    rid = r.header("X-Request-Id")
+    if rid is None or not REQUEST_ID.match(rid):
+        faults.append("X-Request-Id=%r (want 32 lower-case hex)" % (rid,))
+    if r.path.startswith("/api/"):
+        cc = r.header("Cache-Control") or ""
+        if "no-store" not in [p.strip().lower() for p in cc.split(",")]:
+            faults.append("Cache-Control=%r (want no-store)" % (cc,))
+    return faults
+
+
+def check_security_headers(r):
+    f = security_header_faults(r)
+    if f:
+        raise AssertionError("missing/wrong headers %s on %s %s -> %d" % (
+            "; ".join(f), r.method, r.path, r.status))
+
+
+def check_problem(r, status, field=None, rule=None, path=None, first=False, errors_expected=None):
+    """Asserts an RFC 9457 problem response as the contract describes it."""
+    ctx = r.describe()
+    if r.status != status:
+        raise AssertionError("expected %d: %s" % (status, ctx))
+    if r.content_type() != "application/problem+json":
+        raise AssertionError("Content-Type %r, want application/problem+json: %s" % (
+            r.header("Content-Type"), ctx))
+    b = r.json
+    if not isinstance(b, dict):
+        raise AssertionError("problem body is not a JSON object: %s" % ctx)
+    t = b.get("type")
+    if not (isinstance(t, str) and t.startswith("https://roster.dev/problems/")
+            and len(t) > len("https://roster.dev/problems/")):
+        raise AssertionError("problem type %r: %s" % (t, ctx))
+    if not (isinstance(b.get("title"), str) and b["title"].strip()):
+        raise AssertionError("problem title missing: %s" % ctx)
+    if b.get("status") != status:
+        raise AssertionError("problem status %r != %d: %s" % (b.get("status"), status, ctx))
+    if not (isinstance(b.get("detail"), str) and b["detail"].strip()):
+        raise AssertionError("problem detail missing: %s" % ctx)
+    want_path = (path if path is not None else r.path)
+    inst = b.get("instance")
+    if inst not in (want_path, want_path.split("?")[0], r.path):
+        raise AssertionError("problem instance %r, want %r: %s" % (inst, want_path.split("?")[0],
+                                                                   ctx))
+    rid = r.header("X-Request-Id")
+    if b.get("request_id") != rid:
+        raise AssertionError("problem request_id %r != X-Request-Id %r: %s" % (
+            b.get("request_id"), rid, ctx))
+    check_security_headers(r)
+    errs = b.get("errors")
+    if field is not None:
+        if not isinstance(errs, list) or not errs:
+            raise AssertionError("no errors[] (want field %r rule %r): %s" % (field, rule, ctx))
+        for e in errs:
+            if not (isinstance(e, dict) and isinstance(e.get("message"), str) and e["message"]):
+                raise AssertionError("errors[] entry without message: %s" % ctx)
+        cands = errs[:1] if first else errs
+        rules = rule if isinstance(rule, (tuple, list, set)) else (rule,)
+        if not any(e.get("field") == field and (rule is None or e.get("rule") in rules)
+                   for e in cands):
+            raise AssertionError("want errors%s field=%r rule=%r: %s" % (
+                "[0]" if first else "[]", field, rule, ctx))
+    elif errors_expected is False:
+        if errs not in (None, []):
+            raise AssertionError("errors[] present but no field is at fault: %s" % ctx)
+    return b
+
+
+def parse_allow(v):
+    return {m.strip().upper() for m in (v or "").split(",") if m.strip()}
+
+
+def fold(s):
+    return unicodedata.normalize("NFKC", s).casefold()
+
+
+ISO_MS = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
+
+
+def unique_tag(n=6):
+    """Lower-case ASCII letters only (sorts the same under any collation)."""
+    import random
+    return "".join(random.choice("abcdefghijklmnopqrstuvwxyz") for _ in range(n))
+
+
+def urlq(**params):
+    return urllib.parse.urlencode(params)
+
+
+# --------------------------------------------------------------------------
+# users
+
+def user_body(username=None, **kw):
+    username = username if username is not None else ("u" + unique_tag(8))
+    local = username.lower() if isinstance(username, str) and username.isascii() and \
+        username.strip() else "e" + unique_tag(10)
+    d = {"username": username, "email": local.strip() + "@example.com",
+         "first_name": "Test", "last_name": "User"}
+    d.update(kw)
+    return d
+
+
+def create_user(c, username=None, **kw):
+    """POST /api/v1/users, asserting 201; returns the user JSON."""
+    r = c.post("/api/v1/users", user_body(username, **kw))
+    expect_status(r, 201)
+    expect(isinstance(r.json, dict) and isinstance(r.json.get("id"), int),
+           "create returned no user: " + r.describe())
+    return r.json
+
+
+def user_total(c, query=""):
+    r = c.get("/api/v1/users?limit=1" + ("&" + query if query else ""))
+    expect_status(r, 200)
+    return r.json["total"]
+
+
+def history(c, uid):
+    r = c.get("/api/v1/users/%d/history" % uid)
+    expect_status(r, 200)
+    expect(isinstance(r.json, dict) and isinstance(r.json.get("items"), list),
+           "history has no items[]: " + r.describe())
+    return r.json["items"]
+
+
+def admin_user(c):
+    r = c.get("/api/v1/users?" + urlq(q="admin", limit=500))
+    expect_status(r, 200)
+    for u in r.json["items"]:
+        if u["username"] == "admin":
+            return u
+    raise AssertionError("no user 'admin' in " + r.describe())
+
+
+def revoke_key(c, key_id, token="admin"):
+    """POST /api/v1/api-keys/{id}/revoke with no body (Content-Length: 0)."""
+    kw = {} if token == "admin" else {"token": token}
+    return c.request("POST", "/api/v1/api-keys/%d/revoke" % key_id, **kw)

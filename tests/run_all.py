@@ -26,12 +26,16 @@ def run(cmd, env=None, timeout=None):
 
 
 def meson_unit(build, label):
-    code, out = run(["meson", "test", "-C", build, "--print-errorlogs", "--no-rebuild"])
-    ok = re.search(r"^Ok:\s+(\d+)", out, re.M)
-    fail = re.search(r"^Fail:\s+(\d+)", out, re.M)
-    to = re.search(r"^Timeout:\s+(\d+)", out, re.M)
-    passed = int(ok.group(1)) if ok else 0
-    failed = (int(fail.group(1)) if fail else 0) + (int(to.group(1)) if to else 0)
+    """Runs the cmocka executables through meson and counts their test cases."""
+    code, out = run(["meson", "test", "-C", build, "--suite", "unit", "--print-errorlogs",
+                     "--no-rebuild", "--verbose"])
+    passed = sum(int(n) for n in re.findall(r"^\[  PASSED  \] (\d+) test", out, re.M))
+    failed = sum(int(n) for n in re.findall(r"^\[  FAILED  \] (\d+) test", out, re.M))
+    bad_exes = re.search(r"^Fail:\s+(\d+)", out, re.M)
+    timeouts = re.search(r"^Timeout:\s+(\d+)", out, re.M)
+    crashed = (int(bad_exes.group(1)) if bad_exes else 0) + (int(timeouts.group(1)) if timeouts else 0)
+    if crashed and failed == 0:
+        failed = crashed  # an executable died before cmocka could count
     if code != 0 and failed == 0:
         failed = 1
     if passed + failed == 0:

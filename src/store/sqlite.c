@@ -5,7 +5,14 @@
  * connection (thread-local), so event loops read side by side without locks;
  * all writes share one writer connection behind a mutex, which is SQLite's
  * own rule (one writer at a time) made explicit. Statements are prepared once
- * per connection and reused. */
+ * per connection and reused.
+ *
+ * Checkpoints run on a thread of their own: the writer's WAL hook wakes it
+ * when the log passes CHECKPOINT_PAGES, and it copies the log back into the
+ * database with a PASSIVE checkpoint, which waits for no one, then holds the
+ * writer just long enough to copy the remainder and restart the log. A commit
+ * never pays for a checkpoint's bulk copying and fsync, and the log stays
+ * bounded. */
 #include <inttypes.h>
 #include <jansson.h>
 #include <pthread.h>
@@ -91,9 +98,15 @@ struct sq_conn {
     struct sq_conn *next_all; /* every connection, for close */
 };
 
+#define CHECKPOINT_PAGES 1000
+
 struct sq_store {
     struct rs_store base;
     char *path;
+    pthread_t checkpointer;
+    pthread_mutex_t ckpt_lock;
+    pthread_cond_t ckpt_cond;
+    bool ckpt_wanted, ckpt_stop, ckpt_running;
     int busy_timeout_ms;
     pthread_mutex_t writer_lock;
     struct sq_conn *writer;
@@ -201,9 +214,65 @@ static void conn_close(struct sq_conn *c)
     free(c);
 }
 
+static int on_wal_commit(void *arg, sqlite3 *db, const char *name, int pages)
+{
+    struct sq_store *s = arg;
+    if (pages >= CHECKPOINT_PAGES) {
+        pthread_mutex_lock(&s->ckpt_lock);
+        s->ckpt_wanted = true;
+        pthread_cond_signal(&s->ckpt_cond);
+        pthread_mutex_unlock(&s->ckpt_lock);
+    }
+    return SQLITE_OK;
+}
+
+static void *checkpointer_main(void *arg)
+{
+    struct sq_store *s = arg;
+    sqlite3 *db = NULL;
+    if (sqlite3_open_v2(s->path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL) !=
+        SQLITE_OK) {
+        sqlite3_close(db);
+        return NULL;
+    }
+    sqlite3_busy_timeout(db, s->busy_timeout_ms);
+    /* Until it reads the header a connection does not know the file is in WAL
+     * mode, and a checkpoint would silently do nothing. */
+    (void)sqlite3_exec(db, "PRAGMA journal_mode=WAL", NULL, NULL, NULL);
+    pthread_mutex_lock(&s->ckpt_lock);
+    for (;;) {
+        while (!s->ckpt_wanted && !s->ckpt_stop)
+            pthread_cond_wait(&s->ckpt_cond, &s->ckpt_lock);
+        if (s->ckpt_stop)
+            break;
+        s->ckpt_wanted = false;
+        pthread_mutex_unlock(&s->ckpt_lock);
+        int log = 0, done = 0;
+        (void)sqlite3_wal_checkpoint_v2(db, NULL, SQLITE_CHECKPOINT_PASSIVE, &log, &done);
+        /* Under a steady stream of writes a passive checkpoint never quite
+         * catches up, so the log would never restart and would grow without
+         * bound. Holding the writer briefly, finish the few frames written
+         * meanwhile and restart the log from its beginning. */
+        pthread_mutex_lock(&s->writer_lock);
+        (void)sqlite3_wal_checkpoint_v2(db, NULL, SQLITE_CHECKPOINT_RESTART, &log, &done);
+        pthread_mutex_unlock(&s->writer_lock);
+        pthread_mutex_lock(&s->ckpt_lock);
+    }
+    pthread_mutex_unlock(&s->ckpt_lock);
+    sqlite3_close(db);
+    return NULL;
+}
+
 static void sq_close(struct rs_store *base)
 {
     struct sq_store *s = (struct sq_store *)base;
+    if (s->ckpt_running) {
+        pthread_mutex_lock(&s->ckpt_lock);
+        s->ckpt_stop = true;
+        pthread_cond_signal(&s->ckpt_cond);
+        pthread_mutex_unlock(&s->ckpt_lock);
+        pthread_join(s->checkpointer, NULL);
+    }
     struct sq_conn *c = s->all;
     while (c) {
         struct sq_conn *next = c->next_all;
@@ -213,6 +282,8 @@ static void sq_close(struct rs_store *base)
     pthread_key_delete(s->reader_key);
     pthread_mutex_destroy(&s->writer_lock);
     pthread_mutex_destroy(&s->all_lock);
+    pthread_mutex_destroy(&s->ckpt_lock);
+    pthread_cond_destroy(&s->ckpt_cond);
     free(s->path);
     free(s);
 }
@@ -1076,11 +1147,22 @@ int rs_sqlite_open(const struct rs_store_config *cfg, const char *path, struct r
     pthread_mutex_init(&s->writer_lock, NULL);
     pthread_mutex_init(&s->all_lock, NULL);
     pthread_key_create(&s->reader_key, NULL);
+    pthread_mutex_init(&s->ckpt_lock, NULL);
+    pthread_cond_init(&s->ckpt_cond, NULL);
     int r = conn_open(s, true, &s->writer, err);
     if (r < 0) {
         sq_close(&s->base);
         return r;
     }
+    /* The writer no longer checkpoints inline (see the file comment). */
+    r = exec_sql(s->writer, "PRAGMA wal_autocheckpoint=0", err);
+    if (r < 0) {
+        sq_close(&s->base);
+        return r;
+    }
+    sqlite3_wal_hook(s->writer->db, on_wal_commit, s);
+    if (pthread_create(&s->checkpointer, NULL, checkpointer_main, s) == 0)
+        s->ckpt_running = true;
     *ret = &s->base;
     return 0;
 }

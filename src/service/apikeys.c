@@ -175,12 +175,12 @@ int rs_svc_bootstrap(struct rs_ctx *ctx, bool *ret_created, char token_out[RS_AP
                      struct rs_error *err)
 {
     struct rs_tx tx;
-    int64_t count = 0;
+    bool any = false;
     int r = rs_tx_begin(ctx, &tx, err);
     if (r < 0)
         return r;
-    r = ctx->store->ops->user_count(tx.conn, &count, err);
-    if (r < 0 || count > 0) {
+    r = ctx->store->ops->users_exist(tx.conn, &any, err);
+    if (r < 0 || any) {
         rs_tx_abort(&tx);
         if (r == 0)
             *ret_created = false;

@@ -13,6 +13,8 @@
 #include <jansson.h>
 #include <libpq-fe.h>
 
+#include "pq_dl.h"
+
 #include "store.h"
 #include "../util/util.h"
 
@@ -826,17 +828,18 @@ out:
     return rc;
 }
 
-static int pg_user_count(struct rs_conn *rc_conn, int64_t *ret, struct rs_error *err)
+static int pg_users_exist(struct rs_conn *rc_conn, bool *ret, struct rs_error *err)
 {
     PGresult *res = NULL;
     int64_t n;
-    int rc = pg_run(to_pg(rc_conn), "SELECT count(*) FROM users", NULL, 0, NULL, &res, err);
+    int rc = pg_run(to_pg(rc_conn), "SELECT count(*) FROM (SELECT 1 FROM users LIMIT 1) AS one",
+                    NULL, 0, NULL, &res, err);
     if (rc)
         return rc;
     if (get_i64(res, 0, 0, &n))
         rc = bad_data("users count", err);
     else
-        *ret = n;
+        *ret = n > 0;
     PQclear(res);
     return rc;
 }
@@ -1363,7 +1366,7 @@ static const struct rs_store_ops pg_ops = {
     .user_update = pg_user_update,
     .user_get_for_update = pg_user_get_for_update,
     .user_list = pg_user_list,
-    .user_count = pg_user_count,
+    .users_exist = pg_users_exist,
     .audit_insert = pg_audit_insert,
     .audit_list_target = pg_audit_list_target,
     .apikey_insert = pg_apikey_insert,
@@ -1411,6 +1414,9 @@ int rs_postgres_open(const struct rs_store_config *cfg, struct rs_store **ret, s
 {
     if (!cfg || !cfg->url)
         return rs_error_set(err, RS_EINTERNAL, "no PostgreSQL URL given");
+    int lr = rs_pq_load(err);
+    if (lr < 0)
+        return lr;
     struct pg_store *s = rs_xcalloc(1, sizeof(*s));
     s->base.ops = &pg_ops;
     s->url = rs_xstrdup(cfg->url);

@@ -63,7 +63,7 @@ static const char *const stmt_sql[ST_COUNT] = {
                        "first_name = ?, last_name = ?, search_key = ?, type = ?, status = ?, "
                        "updated_at = ?, version = ? WHERE id = ? AND version = ?",
     [ST_USER_EXISTS] = "SELECT 1 FROM users WHERE id = ?",
-    [ST_USER_COUNT] = "SELECT count(*) FROM users",
+    [ST_USER_COUNT] = "SELECT EXISTS (SELECT 1 FROM users)",
     [ST_AUDIT_INSERT] = "INSERT INTO audit_events (at, actor_id, actor_name, action, target_type, "
                         "target_id, request_id, before_json, after_json, reason) "
                         "VALUES (?,?,?,?,?,?,?,?,?,?)",
@@ -626,7 +626,7 @@ out:
     return r;
 }
 
-static int sq_user_count(struct rs_conn *cb, int64_t *ret, struct rs_error *err)
+static int sq_users_exist(struct rs_conn *cb, bool *ret, struct rs_error *err)
 {
     struct sq_conn *c = CONN(cb);
     sqlite3_stmt *st = stmt(c, ST_USER_COUNT, err);
@@ -635,9 +635,9 @@ static int sq_user_count(struct rs_conn *cb, int64_t *ret, struct rs_error *err)
     int rc = sqlite3_step(st);
     int r = 0;
     if (rc == SQLITE_ROW)
-        *ret = sqlite3_column_int64(st, 0);
+        *ret = sqlite3_column_int(st, 0) != 0;
     else
-        r = db_error(c, rc, "count users", err);
+        r = db_error(c, rc, "any users", err);
     done(st);
     return r;
 }
@@ -1124,7 +1124,7 @@ static const struct rs_store_ops sqlite_ops = {
     /* The one writer connection already serialises read-modify-write. */
     .user_get_for_update = sq_user_get,
     .user_list = sq_user_list,
-    .user_count = sq_user_count,
+    .users_exist = sq_users_exist,
     .audit_insert = sq_audit_insert,
     .audit_list_target = sq_audit_list_target,
     .apikey_insert = sq_apikey_insert,

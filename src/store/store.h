@@ -80,7 +80,8 @@ struct rs_store_ops {
                                struct rs_error *err);
     int (*user_list)(struct rs_conn *c, const struct rs_user_query *q, struct rs_user_page *ret,
                      struct rs_error *err);
-    int (*user_count)(struct rs_conn *c, int64_t *ret, struct rs_error *err);
+    /* Whether any user exists (cheap at any size: no count). */
+    int (*users_exist)(struct rs_conn *c, bool *ret, struct rs_error *err);
 
     /* Audit: sets ev->id. */
     int (*audit_insert)(struct rs_conn *c, struct rs_audit_event *ev, struct rs_error *err);

@@ -1,5 +1,5 @@
 /* access.h: who may do what. First slice: the access level follows the user
- * type (Admin: everything; Standard and API: read; Guest: nothing), and anyone
+ * type (Admin: everything; Standard, API and Guest: read users), and anyone
  * may manage their own API keys. Roles and groups replace this table (issue 4)
  * without changing its callers. Pure. */
 #ifndef RS_ACCESS_H
@@ -9,7 +9,14 @@
 
 #include "user.h"
 
-enum rs_resource { RS_RES_USERS, RS_RES_APIKEYS, RS_RES_AUDIT, RS_RES_SYSTEM, RS_RES_COUNT };
+enum rs_resource {
+    RS_RES_USERS,
+    RS_RES_APIKEYS,
+    RS_RES_AUDIT,
+    RS_RES_SYSTEM,
+    RS_RES_SETTINGS,
+    RS_RES_COUNT
+};
 enum rs_level { RS_LEVEL_NONE, RS_LEVEL_READ, RS_LEVEL_WRITE, RS_LEVEL_ADMIN };
 
 const char *rs_resource_name(enum rs_resource r);

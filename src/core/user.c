@@ -3,6 +3,7 @@
 #include <ctype.h>
 #include <inttypes.h>
 #include <stdio.h>
+#include <regex.h>
 #include <utf8proc.h>
 
 #include "b64.h"
@@ -12,7 +13,47 @@ static const char *const type_names[RS_USER_TYPE_COUNT] = {"standard", "admin", 
 static const char *const status_names[RS_STATUS_COUNT] = {"active", "inactive", "locked",
                                                           "pending"};
 static const char *const sort_names[RS_SORT_FIELD_COUNT] = {
-    "id", "username", "email", "first_name", "last_name", "created_at", "updated_at"};
+    "id",         "username", "email",    "first_name",  "last_name", "created_at",
+    "updated_at", "department", "location", "position", "employee_id", "type",
+    "status",     "last_login_at"};
+
+bool rs_sort_is_integer(enum rs_user_sort_field f)
+{
+    return f == RS_SORT_ID || f == RS_SORT_CREATED_AT || f == RS_SORT_UPDATED_AT ||
+           f == RS_SORT_LAST_LOGIN_AT;
+}
+
+/* The string fields of a user, described once for copying, applying,
+ * comparing, normalising and checking. */
+enum text_kind { K_USERNAME, K_EMAIL, K_NAME, K_TEXT, K_PHONE, K_EMPLOYEE_ID, K_ROLE };
+
+static const struct string_field {
+    unsigned bit;
+    const char *name;
+    size_t offset;
+    enum text_kind kind;
+} string_fields[] = {
+    {RS_UF_USERNAME, "username", offsetof(struct rs_user, username), K_USERNAME},
+    {RS_UF_EMAIL, "email", offsetof(struct rs_user, email), K_EMAIL},
+    {RS_UF_FIRST_NAME, "first_name", offsetof(struct rs_user, first_name), K_NAME},
+    {RS_UF_LAST_NAME, "last_name", offsetof(struct rs_user, last_name), K_NAME},
+    {RS_UF_PHONE, "phone", offsetof(struct rs_user, phone), K_PHONE},
+    {RS_UF_EMPLOYEE_ID, "employee_id", offsetof(struct rs_user, employee_id), K_EMPLOYEE_ID},
+    {RS_UF_DEPARTMENT, "department", offsetof(struct rs_user, department), K_TEXT},
+    {RS_UF_POSITION, "position", offsetof(struct rs_user, position), K_TEXT},
+    {RS_UF_LOCATION, "location", offsetof(struct rs_user, location), K_TEXT},
+    {RS_UF_ROLE, "role", offsetof(struct rs_user, role), K_ROLE},
+};
+
+static char **field_slot(struct rs_user *u, const struct string_field *f)
+{
+    return (char **)((char *)u + f->offset);
+}
+
+static const char *field_value(const struct rs_user *u, const struct string_field *f)
+{
+    return *(char *const *)((const char *)u + f->offset);
+}
 
 void rs_user_init(struct rs_user *u)
 {
@@ -21,10 +62,11 @@ void rs_user_init(struct rs_user *u)
 
 void rs_user_release(struct rs_user *u)
 {
-    free(u->username);
-    free(u->email);
-    free(u->first_name);
-    free(u->last_name);
+    for (size_t i = 0; i < RS_ARRAY_LEN(string_fields); i++)
+        free(*field_slot(u, &string_fields[i]));
+    free(u->status_reason);
+    free(u->status_note);
+    json_decref(u->custom);
     rs_user_init(u);
 }
 
@@ -36,10 +78,11 @@ static char *dup_or_null(const char *s)
 void rs_user_copy(struct rs_user *dst, const struct rs_user *src)
 {
     *dst = *src;
-    dst->username = dup_or_null(src->username);
-    dst->email = dup_or_null(src->email);
-    dst->first_name = dup_or_null(src->first_name);
-    dst->last_name = dup_or_null(src->last_name);
+    for (size_t i = 0; i < RS_ARRAY_LEN(string_fields); i++)
+        *field_slot(dst, &string_fields[i]) = dup_or_null(field_value(src, &string_fields[i]));
+    dst->status_reason = dup_or_null(src->status_reason);
+    dst->status_note = dup_or_null(src->status_note);
+    dst->custom = src->custom ? json_deep_copy(src->custom) : NULL;
 }
 
 static void replace(char **dst, const char *src)
@@ -50,16 +93,40 @@ static void replace(char **dst, const char *src)
 
 void rs_user_apply(struct rs_user *dst, const struct rs_user *src, unsigned mask)
 {
-    if (mask & RS_UF_USERNAME)
-        replace(&dst->username, src->username);
-    if (mask & RS_UF_EMAIL)
-        replace(&dst->email, src->email);
-    if (mask & RS_UF_FIRST_NAME)
-        replace(&dst->first_name, src->first_name);
-    if (mask & RS_UF_LAST_NAME)
-        replace(&dst->last_name, src->last_name);
+    for (size_t i = 0; i < RS_ARRAY_LEN(string_fields); i++) {
+        if (mask & string_fields[i].bit)
+            replace(field_slot(dst, &string_fields[i]), field_value(src, &string_fields[i]));
+    }
     if (mask & RS_UF_TYPE)
         dst->type = src->type;
+    if (mask & RS_UF_STATUS)
+        dst->status = src->status;
+    if (mask & RS_UF_MANAGER)
+        dst->manager_id = src->manager_id;
+    if (mask & RS_UF_CUSTOM) {
+        /* Merge per key: a JSON null removes the key. */
+        if (!dst->custom)
+            dst->custom = json_object();
+        const char *key;
+        json_t *v;
+        json_object_foreach(src->custom, key, v)
+        {
+            if (json_is_null(v))
+                json_object_del(dst->custom, key);
+            else
+                json_object_set(dst->custom, key, v);
+        }
+        if (json_object_size(dst->custom) == 0) {
+            json_decref(dst->custom);
+            dst->custom = NULL;
+        }
+    }
+}
+
+char *rs_user_display_name(const struct rs_user *u)
+{
+    return rs_xasprintf("%s %s", u->first_name ? u->first_name : "",
+                        u->last_name ? u->last_name : "");
 }
 
 static int parse_name(const char *const *names, int count, const char *s, int *ret)
@@ -156,15 +223,28 @@ static int normalize_field(char **s, const char *field, struct rs_error *err)
 int rs_user_normalize(struct rs_user *u, unsigned mask, struct rs_error *err)
 {
     int r = 0;
-    if ((mask & RS_UF_USERNAME) && normalize_field(&u->username, "username", err) < 0)
-        r = -RS_EVALIDATION;
-    if ((mask & RS_UF_EMAIL) && normalize_field(&u->email, "email", err) < 0)
-        r = -RS_EVALIDATION;
-    if ((mask & RS_UF_FIRST_NAME) && normalize_field(&u->first_name, "first_name", err) < 0)
-        r = -RS_EVALIDATION;
-    if ((mask & RS_UF_LAST_NAME) && normalize_field(&u->last_name, "last_name", err) < 0)
-        r = -RS_EVALIDATION;
+    for (size_t i = 0; i < RS_ARRAY_LEN(string_fields); i++) {
+        const struct string_field *f = &string_fields[i];
+        char **slot = field_slot(u, f);
+        if (!(mask & f->bit))
+            continue;
+        /* "" stays "": the checks refuse it (null, not "", clears a field). */
+        if (normalize_field(slot, f->name, err) < 0)
+            r = -RS_EVALIDATION;
+    }
     return r;
+}
+
+char *rs_text_clean(const char *s)
+{
+    if (!s)
+        return NULL;
+    char *copy = rs_xstrdup(s);
+    if (normalize_field(&copy, "text", NULL) < 0 || !*copy) {
+        free(copy);
+        return NULL;
+    }
+    return copy;
 }
 
 char *rs_fold_key(const char *s)
@@ -235,8 +315,10 @@ static bool is_letter_or_digit(utf8proc_int32_t cp)
 
 static void check_username(const char *v, struct rs_error *err)
 {
+    /* Lengths are checked against the rules first; this checks encoding and
+     * the absolute bounds settings cannot move (1..RS_USERNAME_MAX). */
     int before = err ? err->nfields : 0;
-    check_text(v, "username", RS_USERNAME_MIN, RS_USERNAME_MAX, err);
+    check_text(v, "username", 1, RS_USERNAME_MAX, err);
     if (err && err->nfields != before)
         return;
     const utf8proc_uint8_t *p = (const utf8proc_uint8_t *)v;
@@ -329,57 +411,242 @@ static void check_email(const char *v, struct rs_error *err)
         rs_error_field(err, RS_EVALIDATION, "email", "format", "email %s", why);
 }
 
-int rs_user_validate(const struct rs_user *u, unsigned mask, unsigned required_mask,
-                     struct rs_error *out)
+static const char *const default_reserved[] = {"admin", "administrator", "root", "system",
+                                               "support", "api", "null"};
+#define DEFAULT_PHONE_PATTERN "^\\+?[0-9][0-9 ().-]{5,24}$"
+
+static char **dup_list(char *const *src, size_t n)
+{
+    char **out = rs_xcalloc(n ? n : 1, sizeof(char *));
+    for (size_t i = 0; i < n; i++)
+        out[i] = rs_xstrdup(src[i]);
+    return out;
+}
+
+void rs_user_rules_defaults(struct rs_user_rules *r)
+{
+    memset(r, 0, sizeof(*r));
+    r->username_min_length = RS_USERNAME_MIN;
+    r->username_max_length = RS_USERNAME_MAX;
+    r->reserved_usernames = dup_list((char *const *)default_reserved,
+                                     RS_ARRAY_LEN(default_reserved));
+    r->nreserved = RS_ARRAY_LEN(default_reserved);
+    r->email_allowed_domains = rs_xcalloc(1, sizeof(char *));
+    r->phone_pattern = rs_xstrdup(DEFAULT_PHONE_PATTERN);
+}
+
+static void free_list(char **list, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(list[i]);
+    free(list);
+}
+
+void rs_user_rules_release(struct rs_user_rules *r)
+{
+    free(r->username_pattern);
+    free_list(r->reserved_usernames, r->nreserved);
+    free_list(r->email_allowed_domains, r->ndomains);
+    free(r->phone_pattern);
+    free(r->employee_id_pattern);
+    memset(r, 0, sizeof(*r));
+}
+
+void rs_user_rules_copy(struct rs_user_rules *dst, const struct rs_user_rules *src)
+{
+    *dst = *src;
+    dst->username_pattern = dup_or_null(src->username_pattern);
+    dst->reserved_usernames = dup_list(src->reserved_usernames, src->nreserved);
+    dst->email_allowed_domains = dup_list(src->email_allowed_domains, src->ndomains);
+    dst->phone_pattern = dup_or_null(src->phone_pattern);
+    dst->employee_id_pattern = dup_or_null(src->employee_id_pattern);
+}
+
+/* Whether v matches a POSIX extended pattern; -1 if the pattern is invalid. */
+static int pattern_matches(const char *pattern, const char *v)
+{
+    regex_t re;
+    if (regcomp(&re, pattern, REG_EXTENDED | REG_NOSUB) != 0)
+        return -1;
+    int m = regexec(&re, v, 0, NULL, 0) == 0;
+    regfree(&re);
+    return m;
+}
+
+static void check_pattern(const char *v, const char *pattern, const char *field, const char *rule,
+                          struct rs_error *err)
+{
+    if (pattern && pattern_matches(pattern, v) != 1)
+        rs_error_field(err, RS_EVALIDATION, field, rule,
+                       "%s does not match the required pattern %s", field, pattern);
+}
+
+static void check_role(const char *v, struct rs_error *err)
+{
+    size_t n = strlen(v);
+    bool ok = n >= 1 && n <= RS_ROLE_MAX && v[0] >= 'a' && v[0] <= 'z';
+    for (size_t i = 1; ok && i < n; i++) {
+        char c = v[i];
+        ok = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '.' || c == '-';
+    }
+    if (!ok)
+        rs_error_field(err, RS_EVALIDATION, "role", "format",
+                       "role must be a role key: a lower-case letter, then up to %d lower-case "
+                       "letters, digits, '_', '.' or '-'",
+                       RS_ROLE_MAX - 1);
+}
+
+static void check_username_rules(const char *v, const struct rs_user_rules *r,
+                                 struct rs_error *err)
+{
+    int before = err->nfields;
+    long len = rs_utf8_length(v, strlen(v));
+    if (len >= 0 && len < r->username_min_length) {
+        rs_error_field(err, RS_EVALIDATION, "username", "min_length",
+                       "username must be at least %d characters", r->username_min_length);
+        return;
+    }
+    if (len > r->username_max_length) {
+        rs_error_field(err, RS_EVALIDATION, "username", "max_length",
+                       "username must be at most %d characters (got %ld)",
+                       r->username_max_length, len);
+        return;
+    }
+    check_username(v, err);
+    if (err->nfields != before)
+        return;
+    check_pattern(v, r->username_pattern, "username", "pattern", err);
+    char *key = rs_fold_key(v);
+    for (size_t i = 0; key && i < r->nreserved; i++) {
+        char *reserved = rs_fold_key(r->reserved_usernames[i]);
+        bool hit = reserved && strcmp(reserved, key) == 0;
+        free(reserved);
+        if (hit) {
+            rs_error_field(err, RS_EVALIDATION, "username", "reserved",
+                           "username \"%s\" is reserved", v);
+            break;
+        }
+    }
+    free(key);
+}
+
+static void check_email_rules(const char *v, const struct rs_user_rules *r, struct rs_error *err)
+{
+    int before = err->nfields;
+    check_email(v, err);
+    if (err->nfields != before || r->ndomains == 0)
+        return;
+    const char *domain = strrchr(v, '@') + 1;
+    char *d = rs_fold_key(domain);
+    bool allowed = false;
+    for (size_t i = 0; d && !allowed && i < r->ndomains; i++) {
+        char *a = rs_fold_key(r->email_allowed_domains[i]);
+        allowed = a && strcmp(a, d) == 0;
+        free(a);
+    }
+    free(d);
+    if (!allowed)
+        rs_error_field(err, RS_EVALIDATION, "email", "domain",
+                       "email must be at an allowed domain (%s%s)", r->email_allowed_domains[0],
+                       r->ndomains > 1 ? ", ..." : "");
+}
+
+static void check_string_field(const struct string_field *f, const char *v,
+                               const struct rs_user_rules *r, struct rs_error *err)
+{
+    int before = err->nfields;
+    switch (f->kind) {
+    case K_USERNAME:
+        check_username_rules(v, r, err);
+        break;
+    case K_EMAIL:
+        check_email_rules(v, r, err);
+        break;
+    case K_NAME:
+        check_text(v, f->name, 1, RS_NAME_MAX, err);
+        break;
+    case K_TEXT:
+        check_text(v, f->name, 1, RS_TEXT_FIELD_MAX, err);
+        break;
+    case K_PHONE:
+        check_text(v, f->name, 1, RS_PHONE_MAX, err);
+        if (err->nfields == before && r->phone_pattern &&
+            pattern_matches(r->phone_pattern, v) != 1)
+            rs_error_field(err, RS_EVALIDATION, "phone", "format",
+                           "phone must be a telephone number such as +1 555-0100");
+        break;
+    case K_EMPLOYEE_ID:
+        check_text(v, f->name, 1, RS_EMPLOYEE_ID_MAX, err);
+        if (err->nfields == before)
+            check_pattern(v, r->employee_id_pattern, "employee_id", "pattern", err);
+        break;
+    case K_ROLE:
+        check_role(v, err);
+        break;
+    }
+}
+
+int rs_user_check(const struct rs_user *u, unsigned mask, unsigned required_mask,
+                  const struct rs_user_rules *rules, struct rs_error *out)
 {
     /* Checks report into a local error, so the verdict holds whether out is
      * NULL, fresh or already full; then the faults are copied to out. */
     struct rs_error local, *err = &local;
+    struct rs_user_rules builtin;
     rs_error_init(&local);
-    static const struct {
-        unsigned bit;
-        const char *name;
-        size_t offset;
-    } fields[] = {
-        {RS_UF_USERNAME, "username", offsetof(struct rs_user, username)},
-        {RS_UF_EMAIL, "email", offsetof(struct rs_user, email)},
-        {RS_UF_FIRST_NAME, "first_name", offsetof(struct rs_user, first_name)},
-        {RS_UF_LAST_NAME, "last_name", offsetof(struct rs_user, last_name)},
-    };
-    bool failed = false;
-    for (size_t i = 0; i < RS_ARRAY_LEN(fields); i++) {
-        const char *v = *(char *const *)((const char *)u + fields[i].offset);
-        if ((required_mask & fields[i].bit) && (!(mask & fields[i].bit) || !v)) {
-            rs_error_field(err, RS_EVALIDATION, fields[i].name, "required", "%s is required",
-                           fields[i].name);
-            failed = true;
+    if (!rules) {
+        rs_user_rules_defaults(&builtin);
+        rules = &builtin;
+    }
+    for (size_t i = 0; i < RS_ARRAY_LEN(string_fields); i++) {
+        const struct string_field *f = &string_fields[i];
+        const char *v = field_value(u, f);
+        bool required = (required_mask & f->bit) != 0;
+        if (required && (!(mask & f->bit) || !v)) {
+            rs_error_field(err, RS_EVALIDATION, f->name, "required", "%s is required", f->name);
             continue;
         }
-        if (!(mask & fields[i].bit))
+        if (!(mask & f->bit))
             continue;
         if (!v) {
-            rs_error_field(err, RS_EVALIDATION, fields[i].name, "required",
-                           "%s must not be null", fields[i].name);
-            failed = true;
+            /* Only optional fields may be cleared. */
+            if (f->kind == K_USERNAME || f->kind == K_EMAIL || f->kind == K_NAME)
+                rs_error_field(err, RS_EVALIDATION, f->name, "required",
+                               "%s must not be null", f->name);
             continue;
         }
-        if (fields[i].bit == RS_UF_USERNAME)
-            check_username(v, err);
-        else if (fields[i].bit == RS_UF_EMAIL)
-            check_email(v, err);
-        else
-            check_text(v, fields[i].name, 1, RS_NAME_MAX, err);
+        check_string_field(f, v, rules, err);
     }
-    if ((mask & RS_UF_TYPE) && (unsigned)u->type >= RS_USER_TYPE_COUNT) {
+    if ((required_mask & RS_UF_MANAGER) && (!(mask & RS_UF_MANAGER) || u->manager_id == 0))
+        rs_error_field(err, RS_EVALIDATION, "manager_id", "required", "manager_id is required");
+    else if ((mask & RS_UF_MANAGER) && u->manager_id < 0)
+        rs_error_field(err, RS_EVALIDATION, "manager_id", "exists",
+                       "manager_id must name an existing user");
+    if ((mask & RS_UF_TYPE) && (unsigned)u->type >= RS_USER_TYPE_COUNT)
         rs_error_field(err, RS_EVALIDATION, "type", "enum",
                        "type must be one of standard, admin, api, guest");
-        failed = true;
-    }
-    failed = failed || local.code != RS_OK;
+    if ((mask & RS_UF_STATUS) && u->status != RS_STATUS_ACTIVE && u->status != RS_STATUS_PENDING)
+        rs_error_field(err, RS_EVALIDATION, "status", "enum",
+                       "a new user's status must be active or pending");
+
+    if (rules == &builtin)
+        rs_user_rules_release(&builtin);
     for (int i = 0; out && i < local.nfields; i++)
         rs_error_field(out, local.code, local.fields[i].field, local.fields[i].rule, "%s",
                        local.fields[i].message);
-    return failed ? -RS_EVALIDATION : 0;
+    return local.code != RS_OK ? -RS_EVALIDATION : 0;
+}
+
+unsigned rs_user_rules_required(const struct rs_user_rules *rules)
+{
+    return (rules->require_department ? RS_UF_DEPARTMENT : 0u) |
+           (rules->require_manager ? RS_UF_MANAGER : 0u) | (rules->require_role ? RS_UF_ROLE : 0u);
+}
+
+int rs_user_validate(const struct rs_user *u, unsigned mask, unsigned required_mask,
+                     struct rs_error *err)
+{
+    return rs_user_check(u, mask, required_mask, NULL, err);
 }
 
 void rs_user_query_init(struct rs_user_query *q)
@@ -391,6 +658,14 @@ void rs_user_query_init(struct rs_user_query *q)
 void rs_user_query_release(struct rs_user_query *q)
 {
     free(q->q);
+    free(q->department);
+    free(q->location);
+    free(q->position);
+    free(q->role);
+    for (int i = 0; i < q->ncf; i++) {
+        free(q->cf_keys[i]);
+        free(q->cf_values[i]);
+    }
     for (int i = 0; i < q->cursor.nvalues; i++)
         free(q->cursor.values[i]);
     rs_user_query_init(q);
@@ -428,8 +703,9 @@ int rs_sort_parse(const char *s, struct rs_user_query *q, struct rs_error *err)
         if (field < 0)
             return rs_error_field(err, RS_EBADREQUEST, "sort", "enum",
                                   "sort must list fields from id, username, email, first_name, "
-                                  "last_name, created_at, updated_at, each optionally prefixed "
-                                  "with '-'");
+                                  "last_name, department, location, position, employee_id, "
+                                  "type, status, created_at, updated_at, last_login_at, each "
+                                  "optionally prefixed with '-'");
         if (n == RS_SORT_MAX_KEYS)
             return rs_error_field(err, RS_EBADREQUEST, "sort", "max_items",
                                   "sort may name at most %d fields", RS_SORT_MAX_KEYS);
@@ -467,6 +743,21 @@ char *rs_user_sort_value(const struct rs_user *u, enum rs_user_sort_field f)
         return rs_xasprintf("%" PRId64, u->created_at);
     case RS_SORT_UPDATED_AT:
         return rs_xasprintf("%" PRId64, u->updated_at);
+    case RS_SORT_LAST_LOGIN_AT:
+        return rs_xasprintf("%" PRId64, u->last_login_at);
+    /* Stores keep absent optional text as "", which sorts first. */
+    case RS_SORT_DEPARTMENT:
+        return rs_xstrdup(u->department ? u->department : "");
+    case RS_SORT_LOCATION:
+        return rs_xstrdup(u->location ? u->location : "");
+    case RS_SORT_POSITION:
+        return rs_xstrdup(u->position ? u->position : "");
+    case RS_SORT_EMPLOYEE_ID:
+        return rs_xstrdup(u->employee_id ? u->employee_id : "");
+    case RS_SORT_TYPE:
+        return rs_xstrdup(rs_user_type_name(u->type));
+    case RS_SORT_STATUS:
+        return rs_xstrdup(rs_user_status_name(u->status));
     default:
         return NULL;
     }
@@ -534,8 +825,7 @@ int rs_cursor_decode(const char *s, struct rs_user_query *q, struct rs_error *er
             field != (int)q->sort[i].field || desc != (q->sort[i].desc ? 1 : 0))
             goto out;
         const char *value = part + used;
-        if (q->sort[i].field == RS_SORT_ID || q->sort[i].field == RS_SORT_CREATED_AT ||
-            q->sort[i].field == RS_SORT_UPDATED_AT) {
+        if (rs_sort_is_integer(q->sort[i].field)) {
             /* Integer keys must be integers, so every backend reads them alike. */
             char *iend = NULL;
             (void)strtoll(value, &iend, 10);

@@ -1,9 +1,12 @@
-/* user.h: the user account record and its rules (first slice: identity and
- * name). Pure: validation, normalisation and the uniqueness keys live here, once,
- * and every entry point (API, CLI, later import and SCIM) goes through them. */
+/* user.h: the user account record and its rules. Pure: validation,
+ * normalisation and the uniqueness keys live here, once, and every entry
+ * point (API, CLI, later import and SCIM) goes through them. The rules an
+ * administrator can tune (Settings -> Users -> Settings -> Validation) arrive
+ * as a struct rs_user_rules; custom fields are checked in custom_field.h. */
 #ifndef RS_USER_H
 #define RS_USER_H
 
+#include <jansson.h>
 #include <stdbool.h>
 
 #include "error.h"
@@ -12,6 +15,11 @@
 #define RS_USERNAME_MAX 64   /* characters (code points) */
 #define RS_EMAIL_MAX 254     /* bytes, RFC 5321 path limit */
 #define RS_NAME_MAX 100      /* characters */
+#define RS_TEXT_FIELD_MAX 100 /* department, position, location: characters */
+#define RS_PHONE_MAX 32
+#define RS_EMPLOYEE_ID_MAX 64
+#define RS_ROLE_MAX 64
+#define RS_NOTE_MAX 1000
 
 enum rs_user_type { RS_USER_STANDARD, RS_USER_ADMIN, RS_USER_API, RS_USER_GUEST, RS_USER_TYPE_COUNT };
 enum rs_user_status {
@@ -29,21 +37,49 @@ enum rs_user_field {
     RS_UF_FIRST_NAME = 1u << 2,
     RS_UF_LAST_NAME = 1u << 3,
     RS_UF_TYPE = 1u << 4,
+    RS_UF_PHONE = 1u << 5,
+    RS_UF_EMPLOYEE_ID = 1u << 6,
+    RS_UF_DEPARTMENT = 1u << 7,
+    RS_UF_POSITION = 1u << 8,
+    RS_UF_MANAGER = 1u << 9,
+    RS_UF_LOCATION = 1u << 10,
+    RS_UF_ROLE = 1u << 11,
+    RS_UF_STATUS = 1u << 12, /* on create only */
+    RS_UF_CUSTOM = 1u << 13, /* custom_fields */
 };
 #define RS_UF_REQUIRED_ON_CREATE (RS_UF_USERNAME | RS_UF_EMAIL | RS_UF_FIRST_NAME | RS_UF_LAST_NAME)
+/* Every field a profile change may carry (status changes go through lifecycle). */
+#define RS_UF_PROFILE                                                                              \
+    (RS_UF_REQUIRED_ON_CREATE | RS_UF_TYPE | RS_UF_PHONE | RS_UF_EMPLOYEE_ID | RS_UF_DEPARTMENT |  \
+     RS_UF_POSITION | RS_UF_MANAGER | RS_UF_LOCATION | RS_UF_ROLE | RS_UF_CUSTOM)
 
-/* A user. Strings are heap-owned by the struct: rs_user_release() frees them. */
+/* A user. Strings (NULL when empty) and the custom-field object are owned by
+ * the struct: rs_user_release() frees them. Times are ms since the epoch, 0
+ * when unset. */
 struct rs_user {
     int64_t id;
     char *username;
     char *email;
     char *first_name;
     char *last_name;
+    char *phone;
+    char *employee_id;
+    char *department;
+    char *position;
+    char *location;
+    char *role;          /* primary role reference */
+    int64_t manager_id;  /* 0: none */
     enum rs_user_type type;
     enum rs_user_status status;
-    int64_t created_at; /* ms since the epoch */
+    char *status_reason; /* of the last transition */
+    char *status_note;
+    int64_t status_changed_at;
+    json_t *custom;      /* custom field values: object key -> value, or NULL */
+    int64_t created_at;
     int64_t updated_at;
-    int64_t version;    /* +1 on every change; the ETag */
+    int64_t last_login_at;
+    int64_t erased_at;
+    int64_t version;     /* +1 on every change; the ETag */
 };
 
 void rs_user_init(struct rs_user *u);
@@ -62,11 +98,47 @@ int rs_user_status_parse(const char *s, enum rs_user_status *ret) RS_WUR;
  * trimmed. Returns 0, or adds a field error (invalid UTF-8) and returns -code. */
 int rs_user_normalize(struct rs_user *u, unsigned mask, struct rs_error *err) RS_WUR;
 
-/* Checks the fields in mask against the rules and that every field in
+/* The rules an administrator tunes (Settings -> Users -> Settings ->
+ * Validation). Patterns are POSIX extended regular expressions. */
+struct rs_user_rules {
+    int username_min_length;
+    int username_max_length;
+    char *username_pattern;      /* NULL: none */
+    char **reserved_usernames;   /* compared after case folding */
+    size_t nreserved;
+    char **email_allowed_domains; /* empty: any */
+    size_t ndomains;
+    char *phone_pattern;         /* NULL: none */
+    char *employee_id_pattern;   /* NULL: none */
+    bool require_department;
+    bool require_manager;
+    bool require_role;
+};
+
+/* The built-in rules (what a fresh installation uses). */
+void rs_user_rules_defaults(struct rs_user_rules *r);
+void rs_user_rules_release(struct rs_user_rules *r);
+void rs_user_rules_copy(struct rs_user_rules *dst, const struct rs_user_rules *src);
+
+/* Checks the fields in mask against the built-in rules and that every field in
  * required_mask is present (non-NULL). Reports every fault, not just the first.
  * Call after rs_user_normalize. */
 int rs_user_validate(const struct rs_user *u, unsigned mask, unsigned required_mask,
                      struct rs_error *err) RS_WUR;
+/* The same against an administrator's rules (NULL: the built-in ones). */
+int rs_user_check(const struct rs_user *u, unsigned mask, unsigned required_mask,
+                  const struct rs_user_rules *rules, struct rs_error *err) RS_WUR;
+
+/* The fields the rules' require_* settings make required (RS_UF_* bits): a
+ * create requires them all, a change may not clear those it touches. */
+unsigned rs_user_rules_required(const struct rs_user_rules *rules);
+
+/* "First Last" (a new string). */
+char *rs_user_display_name(const struct rs_user *u);
+
+/* Free text as stored: NFC, trimmed of white space. NULL when s is NULL,
+ * blank or not valid UTF-8 (callers treat blank as absent). */
+char *rs_text_clean(const char *s);
 
 /* The uniqueness key of a username or email: NFKC case fold, so "ÅSA",
  * "åsa" and "a\u030asa" collide. Returns a new string, or NULL if s is not
@@ -85,8 +157,17 @@ enum rs_user_sort_field {
     RS_SORT_LAST_NAME,
     RS_SORT_CREATED_AT,
     RS_SORT_UPDATED_AT,
+    RS_SORT_DEPARTMENT,
+    RS_SORT_LOCATION,
+    RS_SORT_POSITION,
+    RS_SORT_EMPLOYEE_ID,
+    RS_SORT_TYPE,
+    RS_SORT_STATUS,
+    RS_SORT_LAST_LOGIN_AT,
     RS_SORT_FIELD_COUNT
 };
+/* Whether a sort key compares as an integer (else as text, byte order). */
+bool rs_sort_is_integer(enum rs_user_sort_field f);
 
 #define RS_SORT_MAX_KEYS 3
 #define RS_LIST_LIMIT_DEFAULT 50
@@ -105,12 +186,27 @@ struct rs_cursor {
     int64_t id;
 };
 
+#define RS_QUERY_MAX_CF 8
+
 struct rs_user_query {
-    char *q;                /* free text over username, email and names; NULL for none */
+    char *q;                /* free text over username, email, names, employee id */
     int has_status;
     enum rs_user_status status;
     int has_type;
     enum rs_user_type type;
+    char *department;       /* exact-match filters; NULL for none */
+    char *location;
+    char *position;
+    char *role;
+    int64_t manager_id;     /* 0 for none */
+    int64_t created_after;  /* inclusive bounds, ms; 0 for none */
+    int64_t created_before;
+    int64_t last_login_after;
+    int64_t last_login_before;
+    int ncf;                /* custom field equals value (text form) */
+    char *cf_keys[RS_QUERY_MAX_CF];
+    char *cf_values[RS_QUERY_MAX_CF];
+    int64_t offset;         /* page paging: rows to skip (with no cursor) */
     int nsort;              /* the id is always the final tie-breaker */
     struct rs_sort_key sort[RS_SORT_MAX_KEYS];
     int limit;

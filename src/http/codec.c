@@ -72,7 +72,87 @@ static int unknown(const char *key, struct rs_error *err)
                           key);
 }
 
-int rs_user_decode(json_t *obj, struct rs_user *ret, unsigned *ret_mask, struct rs_error *err)
+static const struct {
+    const char *name;
+    unsigned bit;
+    size_t offset;
+} string_members[] = {
+    {"username", RS_UF_USERNAME, offsetof(struct rs_user, username)},
+    {"email", RS_UF_EMAIL, offsetof(struct rs_user, email)},
+    {"first_name", RS_UF_FIRST_NAME, offsetof(struct rs_user, first_name)},
+    {"last_name", RS_UF_LAST_NAME, offsetof(struct rs_user, last_name)},
+    {"phone", RS_UF_PHONE, offsetof(struct rs_user, phone)},
+    {"employee_id", RS_UF_EMPLOYEE_ID, offsetof(struct rs_user, employee_id)},
+    {"department", RS_UF_DEPARTMENT, offsetof(struct rs_user, department)},
+    {"position", RS_UF_POSITION, offsetof(struct rs_user, position)},
+    {"location", RS_UF_LOCATION, offsetof(struct rs_user, location)},
+    {"role", RS_UF_ROLE, offsetof(struct rs_user, role)},
+};
+
+static const char *const read_only_members[] = {
+    "id",         "display_name", "status_reason", "status_note", "status_changed_at",
+    "created_at", "updated_at",   "last_login_at", "erased_at",   "version",
+};
+
+static int decode_member(const char *key, json_t *v, bool creating, struct rs_user *u,
+                         unsigned *mask, struct rs_error *err)
+{
+    for (size_t i = 0; i < RS_ARRAY_LEN(string_members); i++) {
+        if (strcmp(key, string_members[i].name) == 0) {
+            *mask |= string_members[i].bit;
+            return take_string(key, v, (char **)((char *)u + string_members[i].offset), err);
+        }
+    }
+    if (strcmp(key, "type") == 0 || (creating && strcmp(key, "status") == 0)) {
+        bool is_type = key[0] == 't';
+        *mask |= is_type ? RS_UF_TYPE : RS_UF_STATUS;
+        if (!json_is_string(v))
+            return rs_error_field(err, RS_EBADREQUEST, key, "type", "%s must be a string, not %s",
+                                  key, json_type_name(v));
+        if (is_type && rs_user_type_parse(json_string_value(v), &u->type) < 0)
+            return rs_error_field(err, RS_EVALIDATION, key, "enum",
+                                  "type must be one of standard, admin, api, guest");
+        if (!is_type && rs_user_status_parse(json_string_value(v), &u->status) < 0)
+            return rs_error_field(err, RS_EVALIDATION, key, "enum",
+                                  "a new user's status must be active or pending");
+        return 0;
+    }
+    if (strcmp(key, "manager_id") == 0) {
+        *mask |= RS_UF_MANAGER;
+        if (json_is_null(v)) {
+            u->manager_id = 0;
+            return 0;
+        }
+        if (!json_is_integer(v))
+            return rs_error_field(err, RS_EBADREQUEST, key, "type",
+                                  "manager_id must be a user id (an integer) or null, not %s",
+                                  json_type_name(v));
+        /* Non-positive ids name no user: core reports rule "exists". */
+        u->manager_id = json_integer_value(v) > 0 ? json_integer_value(v) : -1;
+        return 0;
+    }
+    if (strcmp(key, "custom_fields") == 0) {
+        *mask |= RS_UF_CUSTOM;
+        if (!json_is_object(v))
+            return rs_error_field(err, RS_EBADREQUEST, key, "type",
+                                  "custom_fields must be an object of field key to value");
+        json_decref(u->custom);
+        u->custom = json_deep_copy(v);
+        return 0;
+    }
+    if (strcmp(key, "status") == 0)
+        return rs_error_field(err, RS_EBADREQUEST, key, "read_only",
+                              "status changes only through the lifecycle actions (activate, "
+                              "deactivate, reactivate, lock, unlock)");
+    for (size_t i = 0; i < RS_ARRAY_LEN(read_only_members); i++) {
+        if (strcmp(key, read_only_members[i]) == 0)
+            return read_only(key, err);
+    }
+    return unknown(key, err);
+}
+
+static int user_decode(json_t *obj, bool creating, struct rs_user *ret, unsigned *ret_mask,
+                       struct rs_error *err)
 {
     struct rs_user u;
     unsigned mask = 0;
@@ -82,34 +162,7 @@ int rs_user_decode(json_t *obj, struct rs_user *ret, unsigned *ret_mask, struct 
     rs_user_init(&u);
     json_object_foreach(obj, key, v)
     {
-        int fr = 0;
-        if (strcmp(key, "username") == 0) {
-            fr = take_string(key, v, &u.username, err);
-            mask |= RS_UF_USERNAME;
-        } else if (strcmp(key, "email") == 0) {
-            fr = take_string(key, v, &u.email, err);
-            mask |= RS_UF_EMAIL;
-        } else if (strcmp(key, "first_name") == 0) {
-            fr = take_string(key, v, &u.first_name, err);
-            mask |= RS_UF_FIRST_NAME;
-        } else if (strcmp(key, "last_name") == 0) {
-            fr = take_string(key, v, &u.last_name, err);
-            mask |= RS_UF_LAST_NAME;
-        } else if (strcmp(key, "type") == 0) {
-            if (!json_is_string(v))
-                fr = rs_error_field(err, RS_EBADREQUEST, key, "type",
-                                    "type must be a string, not %s", json_type_name(v));
-            else if (rs_user_type_parse(json_string_value(v), &u.type) < 0)
-                fr = rs_error_field(err, RS_EVALIDATION, key, "enum",
-                                    "type must be one of standard, admin, api, guest");
-            mask |= RS_UF_TYPE;
-        } else if (strcmp(key, "id") == 0 || strcmp(key, "created_at") == 0 ||
-                   strcmp(key, "updated_at") == 0 || strcmp(key, "version") == 0 ||
-                   strcmp(key, "status") == 0) {
-            fr = read_only(key, err);
-        } else {
-            fr = unknown(key, err);
-        }
+        int fr = decode_member(key, v, creating, &u, &mask, err);
         if (fr < 0 && r == 0)
             r = fr;
     }
@@ -119,6 +172,45 @@ int rs_user_decode(json_t *obj, struct rs_user *ret, unsigned *ret_mask, struct 
     }
     *ret = u;
     *ret_mask = mask;
+    return 0;
+}
+
+int rs_user_decode(json_t *obj, struct rs_user *ret, unsigned *ret_mask, struct rs_error *err)
+{
+    return user_decode(obj, false, ret, ret_mask, err);
+}
+
+int rs_user_decode_create(json_t *obj, struct rs_user *ret, unsigned *ret_mask,
+                          struct rs_error *err)
+{
+    return user_decode(obj, true, ret, ret_mask, err);
+}
+
+int rs_action_decode(json_t *obj, char **ret_reason, char **ret_note, struct rs_error *err)
+{
+    char *reason = NULL, *note = NULL;
+    int r = 0;
+    const char *key;
+    json_t *v;
+    json_object_foreach(obj, key, v)
+    {
+        int fr;
+        if (strcmp(key, "reason") == 0)
+            fr = take_string(key, v, &reason, err);
+        else if (strcmp(key, "note") == 0)
+            fr = take_string(key, v, &note, err);
+        else
+            fr = unknown(key, err);
+        if (fr < 0 && r == 0)
+            r = fr;
+    }
+    if (r < 0) {
+        free(reason);
+        free(note);
+        return err ? -err->code : r;
+    }
+    *ret_reason = reason;
+    *ret_note = note;
     return 0;
 }
 

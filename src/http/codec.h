@@ -14,11 +14,19 @@
  * (400, field "body", rule "syntax" or "type"). */
 json_t *rs_json_parse_object(const char *body, size_t len, struct rs_error *err);
 
-/* Decodes a user create/patch body into *ret (strings owned by ret) and the
- * mask of fields present. On create, null for a field counts as present-but-null
- * (core then reports "required"). */
+/* Decodes a user change (PATCH) body into *ret (owned by ret) and the mask of
+ * fields present; null for a field counts as present-but-null (core reports
+ * "required" for fields that may not be cleared). status is read-only here:
+ * it changes only through lifecycle actions. */
 int rs_user_decode(json_t *obj, struct rs_user *ret, unsigned *ret_mask,
                    struct rs_error *err) RS_WUR;
+/* The same for a create body, where status (active or pending) may be set. */
+int rs_user_decode_create(json_t *obj, struct rs_user *ret, unsigned *ret_mask,
+                          struct rs_error *err) RS_WUR;
+
+/* Decodes a lifecycle action body {"reason"?, "note"?} (obj may be NULL). */
+int rs_action_decode(json_t *obj, char **ret_reason, char **ret_note,
+                     struct rs_error *err) RS_WUR;
 
 /* Decodes {"name", "username"?, "expires_at"?} for API key creation. */
 struct rs_apikey_request {

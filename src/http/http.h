@@ -18,6 +18,7 @@ enum rs_route_flags {
     RS_ROUTE_WRITES = 1u << 1, /* changes data: always runs on the worker pool */
     RS_ROUTE_BODY = 1u << 2,   /* takes a JSON body */
     RS_ROUTE_LOCAL = 1u << 3,  /* answered by the front end itself (metrics) */
+    RS_ROUTE_BODY_OPTIONAL = 1u << 4, /* with RS_ROUTE_BODY: an empty body is fine */
 };
 
 struct rs_route {
@@ -93,6 +94,19 @@ int rs_h_users_create(struct rs_call *call);
 int rs_h_users_get(struct rs_call *call);
 int rs_h_users_update(struct rs_call *call);
 int rs_h_users_history(struct rs_call *call);
+int rs_h_users_profile(struct rs_call *call);
+int rs_h_users_activate(struct rs_call *call);
+int rs_h_users_deactivate(struct rs_call *call);
+int rs_h_users_reactivate(struct rs_call *call);
+int rs_h_users_lock(struct rs_call *call);
+int rs_h_users_unlock(struct rs_call *call);
+int rs_h_users_erase(struct rs_call *call);
+int rs_h_settings_users_get(struct rs_call *call);
+int rs_h_settings_users_patch(struct rs_call *call);
+int rs_h_fields_list(struct rs_call *call);
+int rs_h_fields_create(struct rs_call *call);
+int rs_h_fields_get(struct rs_call *call);
+int rs_h_fields_update(struct rs_call *call);
 int rs_h_apikeys_list(struct rs_call *call);
 int rs_h_apikeys_create(struct rs_call *call);
 int rs_h_apikeys_revoke(struct rs_call *call);

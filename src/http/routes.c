@@ -4,6 +4,9 @@
 
 #include "http.h"
 
+/* Lifecycle actions take an optional {"reason", "note"} body. */
+#define ACTION (RS_ROUTE_WRITES | RS_ROUTE_BODY | RS_ROUTE_BODY_OPTIONAL)
+
 static const struct rs_route routes[] = {
     {"GET", "/healthz", RS_RES_SYSTEM, RS_LEVEL_NONE, RS_ROUTE_PUBLIC, rs_h_healthz},
     {"GET", "/metrics", RS_RES_SYSTEM, RS_LEVEL_NONE, RS_ROUTE_PUBLIC | RS_ROUTE_LOCAL,
@@ -15,6 +18,24 @@ static const struct rs_route routes[] = {
     {"PATCH", "/api/v1/users/{id}", RS_RES_USERS, RS_LEVEL_WRITE, RS_ROUTE_WRITES | RS_ROUTE_BODY,
      rs_h_users_update},
     {"GET", "/api/v1/users/{id}/history", RS_RES_AUDIT, RS_LEVEL_READ, 0, rs_h_users_history},
+    {"GET", "/api/v1/users/{id}/profile", RS_RES_USERS, RS_LEVEL_READ, 0, rs_h_users_profile},
+    {"POST", "/api/v1/users/{id}/activate", RS_RES_USERS, RS_LEVEL_WRITE, ACTION, rs_h_users_activate},
+    {"POST", "/api/v1/users/{id}/deactivate", RS_RES_USERS, RS_LEVEL_WRITE, ACTION,
+     rs_h_users_deactivate},
+    {"POST", "/api/v1/users/{id}/reactivate", RS_RES_USERS, RS_LEVEL_WRITE, ACTION,
+     rs_h_users_reactivate},
+    {"POST", "/api/v1/users/{id}/lock", RS_RES_USERS, RS_LEVEL_WRITE, ACTION, rs_h_users_lock},
+    {"POST", "/api/v1/users/{id}/unlock", RS_RES_USERS, RS_LEVEL_WRITE, ACTION, rs_h_users_unlock},
+    {"POST", "/api/v1/users/{id}/erase", RS_RES_USERS, RS_LEVEL_ADMIN, ACTION, rs_h_users_erase},
+    {"GET", "/api/v1/settings/users", RS_RES_SETTINGS, RS_LEVEL_READ, 0, rs_h_settings_users_get},
+    {"PATCH", "/api/v1/settings/users", RS_RES_SETTINGS, RS_LEVEL_ADMIN,
+     RS_ROUTE_WRITES | RS_ROUTE_BODY, rs_h_settings_users_patch},
+    {"GET", "/api/v1/settings/users/fields", RS_RES_USERS, RS_LEVEL_READ, 0, rs_h_fields_list},
+    {"POST", "/api/v1/settings/users/fields", RS_RES_SETTINGS, RS_LEVEL_ADMIN,
+     RS_ROUTE_WRITES | RS_ROUTE_BODY, rs_h_fields_create},
+    {"GET", "/api/v1/settings/users/fields/{id}", RS_RES_USERS, RS_LEVEL_READ, 0, rs_h_fields_get},
+    {"PATCH", "/api/v1/settings/users/fields/{id}", RS_RES_SETTINGS, RS_LEVEL_ADMIN,
+     RS_ROUTE_WRITES | RS_ROUTE_BODY, rs_h_fields_update},
     {"GET", "/api/v1/api-keys", RS_RES_APIKEYS, RS_LEVEL_READ, 0, rs_h_apikeys_list},
     {"POST", "/api/v1/api-keys", RS_RES_APIKEYS, RS_LEVEL_WRITE, RS_ROUTE_WRITES | RS_ROUTE_BODY,
      rs_h_apikeys_create},

@@ -489,7 +489,8 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
             respond_problem(w, req, rid, &err, start, NULL);
             return 0;
         }
-        if (!media_type_ok(req, route)) {
+        bool empty_ok = (route->flags & RS_ROUTE_BODY_OPTIONAL) && req->entity.len == 0;
+        if (!empty_ok && !media_type_ok(req, route)) {
             rs_error_set(&err, RS_EMEDIATYPE, "send the body as Content-Type: application/json");
             respond_problem(w, req, rid, &err, start, NULL);
             return 0;

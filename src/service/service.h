@@ -8,6 +8,9 @@
 #ifndef RS_SERVICE_H
 #define RS_SERVICE_H
 
+#include "../core/custom_field.h"
+#include "../core/lifecycle.h"
+#include "../core/settings.h"
 #include "ctx.h"
 
 /* Authentication: sets ctx->actor from an API key token, or fails with
@@ -20,8 +23,9 @@ int rs_svc_authenticate(struct rs_ctx *ctx, const char *token, size_t len, bool 
 int rs_svc_apikey_touch(struct rs_ctx *ctx, struct rs_error *err) RS_WUR;
 
 /* Users. create: writes; fields in in_mask of *in; required fields must be
- * present. update: writes; applies the fields in mask; expected_version < 0
- * skips the If-Match check. */
+ * present; omitted ones take the settings' defaults. update: writes; applies
+ * the fields in mask (status excluded: use rs_svc_user_act); expected_version
+ * < 0 skips the If-Match check. */
 int rs_svc_user_create(struct rs_ctx *ctx, struct rs_user *in, unsigned in_mask,
                        struct rs_user *ret, struct rs_error *err) RS_WUR;
 int rs_svc_user_get(struct rs_ctx *ctx, int64_t id, struct rs_user *ret,
@@ -33,6 +37,34 @@ int rs_svc_user_list(struct rs_ctx *ctx, const struct rs_user_query *q, struct r
 int rs_svc_user_update(struct rs_ctx *ctx, int64_t id, struct rs_user *patch, unsigned mask,
                        int64_t expected_version, struct rs_user *ret,
                        struct rs_error *err) RS_WUR;
+/* Lifecycle: writes; moves the user along the state machine (core/lifecycle.h)
+ * with a reason (deactivate) and note, checking the licence limit when the
+ * user becomes active and refusing to disable the last active administrator. */
+int rs_svc_user_act(struct rs_ctx *ctx, int64_t id, int action, const char *reason,
+                    const char *note, int64_t expected_version, struct rs_user *ret,
+                    struct rs_error *err) RS_WUR;
+/* Privacy erase: writes; anonymises personal fields, revokes keys, keeps the
+ * audit trail. */
+int rs_svc_user_erase(struct rs_ctx *ctx, int64_t id, const char *note, int64_t expected_version,
+                      struct rs_user *ret, struct rs_error *err) RS_WUR;
+/* A user and their manager (ret_manager->id == 0 when none), for the profile. */
+int rs_svc_user_profile(struct rs_ctx *ctx, int64_t id, struct rs_user *ret,
+                        struct rs_user *ret_manager, struct rs_error *err) RS_WUR;
+
+/* Settings -> Users -> Settings. */
+int rs_svc_settings_get(struct rs_ctx *ctx, struct rs_user_settings *ret,
+                        struct rs_error *err) RS_WUR;
+/* writes: a merge patch; expected_version < 0 skips the If-Match check. */
+int rs_svc_settings_patch(struct rs_ctx *ctx, json_t *patch, int64_t expected_version,
+                          struct rs_user_settings *ret, struct rs_error *err) RS_WUR;
+/* Custom fields. */
+int rs_svc_fields_list(struct rs_ctx *ctx, struct rs_custom_field **ret_items,
+                       size_t *ret_count, struct rs_error *err) RS_WUR;
+int rs_svc_field_create(struct rs_ctx *ctx, json_t *def, struct rs_custom_field *ret,
+                        struct rs_error *err) RS_WUR;
+int rs_svc_field_update(struct rs_ctx *ctx, int64_t id, json_t *patch, int64_t expected_version,
+                        struct rs_custom_field *ret, struct rs_error *err) RS_WUR;
+
 /* The audit trail of one user, newest first, as a JSON array string. */
 int rs_svc_user_history(struct rs_ctx *ctx, int64_t id, char **ret_json,
                         struct rs_error *err) RS_WUR;

@@ -21,7 +21,7 @@
 #define PG_POOL_DEFAULT 8
 #define PG_ACQUIRE_TIMEOUT_MS 5000
 #define PG_CONNECT_TIMEOUT_S "5"
-#define PG_MAX_PARAMS 24
+#define PG_MAX_PARAMS 48
 #define PG_SQL_MAX (64 * 1024)
 /* pg_advisory_xact_lock key that serialises migrations across processes
  * ("roster" in ASCII). */
@@ -104,8 +104,12 @@ static int pg_fail(struct pg_conn *c, PGresult *res, const struct rs_user *u, co
         log_pq_text(err, what, text);
         return rs_error_set(err, RS_EUNAVAILABLE, "database unavailable");
     }
+    const char *cons = res ? PQresultErrorField(res, PG_DIAG_CONSTRAINT_NAME) : NULL;
+    if (state && strcmp(state, "23503") == 0 && cons &&
+        strcmp(cons, "users_manager_id_fkey") == 0)
+        return rs_error_field(err, RS_EVALIDATION, "manager_id", "exists",
+                              "manager_id must name an existing user");
     if (state && strcmp(state, "23505") == 0) {
-        const char *cons = PQresultErrorField(res, PG_DIAG_CONSTRAINT_NAME);
         if (u && cons && strcmp(cons, "users_username_key") == 0)
             return rs_error_field(err, RS_ECONFLICT, "username", "unique",
                                   "username \"%s\" is already taken",
@@ -113,6 +117,13 @@ static int pg_fail(struct pg_conn *c, PGresult *res, const struct rs_user *u, co
         if (u && cons && strcmp(cons, "users_email_key") == 0)
             return rs_error_field(err, RS_ECONFLICT, "email", "unique",
                                   "email \"%s\" is already in use", u->email ? u->email : "");
+        if (u && cons && strcmp(cons, "users_employee_id_key") == 0)
+            return rs_error_field(err, RS_ECONFLICT, "employee_id", "unique",
+                                  "employee_id \"%s\" is already in use",
+                                  u->employee_id ? u->employee_id : "");
+        if (cons && strcmp(cons, "custom_fields_key") == 0)
+            return rs_error_field(err, RS_ECONFLICT, "key", "unique",
+                                  "a custom field with this key exists");
         log_pq_text(err, what, text);
         return rs_error_set(err, RS_ECONFLICT, "the record conflicts with an existing one");
     }

@@ -39,6 +39,16 @@ enum stmt_id {
     ST_KEY_LIST_USER,
     ST_KEY_REVOKE,
     ST_KEY_TOUCH,
+    ST_MANAGER_OF,
+    ST_COUNT_STATUS,
+    ST_COUNT_STATUS_TYPE,
+    ST_KEY_REVOKE_USER,
+    ST_SETTINGS_GET,
+    ST_SETTINGS_INSERT,
+    ST_SETTINGS_UPDATE,
+    ST_CF_LIST,
+    ST_CF_INSERT,
+    ST_CF_UPDATE,
     ST_BEGIN,
     ST_BEGIN_READ,
     ST_COMMIT,
@@ -48,20 +58,29 @@ enum stmt_id {
 };
 
 #define USER_COLS                                                                                  \
-    "id, username, email, first_name, last_name, type, status, created_at, updated_at, version"
+    "id, username, email, first_name, last_name, type, status, created_at, updated_at, version, " \
+    "phone, employee_id, department, position, location, role, manager_id, status_reason, "       \
+    "status_note, status_changed_at, custom_json, last_login_at, erased_at"
+#define USER_WRITE_COLS                                                                            \
+    "username, username_key, email, email_key, first_name, last_name, search_key, type, status, " \
+    "phone, employee_id, employee_id_key, department, position, location, role, manager_id, "     \
+    "status_reason, status_note, status_changed_at, custom_json, last_login_at, erased_at, "      \
+    "updated_at, version"
+#define CF_COLS                                                                                    \
+    "id, key, label, type, required, default_json, options_json, pattern, min, max, active, "    \
+    "created_at, updated_at, version"
 #define KEY_COLS                                                                                   \
     "k.id, k.key_id, k.secret_hash, k.user_id, u.username, k.name, k.created_at, "                \
     "k.expires_at, k.revoked_at, k.last_used_at, u.type, u.status"
 
 static const char *const stmt_sql[ST_COUNT] = {
-    [ST_USER_INSERT] = "INSERT INTO users (username, username_key, email, email_key, first_name, "
-                       "last_name, search_key, type, status, created_at, updated_at, version) "
-                       "VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+    [ST_USER_INSERT] = "INSERT INTO users (" USER_WRITE_COLS ", created_at) "
+                       "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
     [ST_USER_GET] = "SELECT " USER_COLS " FROM users WHERE id = ?",
     [ST_USER_GET_BY_USERNAME] = "SELECT " USER_COLS " FROM users WHERE username_key = ?",
-    [ST_USER_UPDATE] = "UPDATE users SET username = ?, username_key = ?, email = ?, email_key = ?, "
-                       "first_name = ?, last_name = ?, search_key = ?, type = ?, status = ?, "
-                       "updated_at = ?, version = ? WHERE id = ? AND version = ?",
+    [ST_USER_UPDATE] = "UPDATE users SET (" USER_WRITE_COLS ") = "
+                       "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) "
+                       "WHERE id = ? AND version = ?",
     [ST_USER_EXISTS] = "SELECT 1 FROM users WHERE id = ?",
     [ST_USER_COUNT] = "SELECT EXISTS (SELECT 1 FROM users)",
     [ST_AUDIT_INSERT] = "INSERT INTO audit_events (at, actor_id, actor_name, action, target_type, "
@@ -82,6 +101,25 @@ static const char *const stmt_sql[ST_COUNT] = {
                          "WHERE k.user_id = ? ORDER BY k.id DESC",
     [ST_KEY_REVOKE] = "UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL",
     [ST_KEY_TOUCH] = "UPDATE api_keys SET last_used_at = ? WHERE id = ?",
+    [ST_MANAGER_OF] = "SELECT m.id, m.username FROM users u JOIN users m ON m.id = u.manager_id "
+                      "WHERE u.id = ?",
+    [ST_COUNT_STATUS] = "SELECT coalesce(sum(n), 0) FROM user_counts WHERE status = ?",
+    [ST_COUNT_STATUS_TYPE] = "SELECT coalesce(sum(n), 0) FROM user_counts "
+                             "WHERE status = ? AND type = ?",
+    [ST_KEY_REVOKE_USER] = "UPDATE api_keys SET revoked_at = ? WHERE user_id = ? "
+                           "AND revoked_at IS NULL",
+    [ST_SETTINGS_GET] = "SELECT value, version FROM settings WHERE key = ?",
+    [ST_SETTINGS_INSERT] = "INSERT INTO settings (key, value, version, updated_at) "
+                           "VALUES (?,?,?,?) ON CONFLICT (key) DO NOTHING",
+    [ST_SETTINGS_UPDATE] = "UPDATE settings SET value = ?, version = ?, updated_at = ? "
+                           "WHERE key = ? AND version = ?",
+    [ST_CF_LIST] = "SELECT " CF_COLS " FROM custom_fields ORDER BY id",
+    [ST_CF_INSERT] = "INSERT INTO custom_fields (key, label, type, required, default_json, "
+                     "options_json, pattern, min, max, active, created_at, updated_at, version) "
+                     "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+    [ST_CF_UPDATE] = "UPDATE custom_fields SET label = ?, required = ?, default_json = ?, "
+                     "options_json = ?, pattern = ?, min = ?, max = ?, active = ?, "
+                     "updated_at = ?, version = ? WHERE id = ? AND version = ?",
     [ST_BEGIN] = "BEGIN IMMEDIATE",
     [ST_BEGIN_READ] = "BEGIN DEFERRED",
     [ST_COMMIT] = "COMMIT",
@@ -123,6 +161,9 @@ static int db_error(struct sq_conn *c, int rc, const char *what, struct rs_error
 {
     int ext = sqlite3_extended_errcode(c->db);
     const char *msg = sqlite3_errmsg(c->db);
+    if (ext == SQLITE_CONSTRAINT_FOREIGNKEY)
+        return rs_error_field(err, RS_EVALIDATION, "manager_id", "exists",
+                              "manager_id must name an existing user");
     if (ext == SQLITE_CONSTRAINT_UNIQUE || ext == SQLITE_CONSTRAINT_PRIMARYKEY) {
         if (strstr(msg, "username_key"))
             return rs_error_field(err, RS_ECONFLICT, "username", "unique",
@@ -130,6 +171,12 @@ static int db_error(struct sq_conn *c, int rc, const char *what, struct rs_error
         if (strstr(msg, "email_key"))
             return rs_error_field(err, RS_ECONFLICT, "email", "unique",
                                   "email is already in use");
+        if (strstr(msg, "employee_id_key"))
+            return rs_error_field(err, RS_ECONFLICT, "employee_id", "unique",
+                                  "employee_id is already in use");
+        if (strstr(msg, "custom_fields.key"))
+            return rs_error_field(err, RS_ECONFLICT, "key", "unique",
+                                  "a custom field with this key exists");
         rs_error_log(err, "%s: %s", what, msg);
         return rs_error_set(err, RS_ECONFLICT, "a record with these values already exists");
     }
@@ -455,6 +502,13 @@ static char *col_text(sqlite3_stmt *st, int i)
     return t ? rs_xstrdup((const char *)t) : NULL;
 }
 
+/* Optional text: '' in the table is "none". */
+static char *col_optional(sqlite3_stmt *st, int i)
+{
+    const unsigned char *t = sqlite3_column_text(st, i);
+    return t && *t ? rs_xstrdup((const char *)t) : NULL;
+}
+
 static void read_user(sqlite3_stmt *st, struct rs_user *u)
 {
     rs_user_init(u);
@@ -472,23 +526,44 @@ static void read_user(sqlite3_stmt *st, struct rs_user *u)
     u->created_at = sqlite3_column_int64(st, 7);
     u->updated_at = sqlite3_column_int64(st, 8);
     u->version = sqlite3_column_int64(st, 9);
+    u->phone = col_optional(st, 10);
+    u->employee_id = col_optional(st, 11);
+    u->department = col_optional(st, 12);
+    u->position = col_optional(st, 13);
+    u->location = col_optional(st, 14);
+    u->role = col_optional(st, 15);
+    u->manager_id = sqlite3_column_int64(st, 16);
+    u->status_reason = col_text(st, 17);
+    u->status_note = col_text(st, 18);
+    u->status_changed_at = sqlite3_column_int64(st, 19);
+    const char *custom = (const char *)sqlite3_column_text(st, 20);
+    u->custom = custom ? json_loads(custom, 0, NULL) : NULL;
+    u->last_login_at = sqlite3_column_int64(st, 21);
+    u->erased_at = sqlite3_column_int64(st, 22);
 }
 
 /* The folded keys a user row stores; freed by keys_release. */
 struct user_keys {
     char *username;
     char *email;
+    char *employee_id;
     char *search;
+    char *custom;
 };
 
 static int keys_make(const struct rs_user *u, struct user_keys *k, struct rs_error *err)
 {
     k->username = rs_fold_key(u->username);
     k->email = rs_fold_key(u->email);
-    char *joined = rs_xasprintf("%s %s %s %s", u->username, u->email, u->first_name, u->last_name);
+    k->employee_id = rs_fold_key(u->employee_id ? u->employee_id : "");
+    char *joined = rs_xasprintf("%s %s %s %s %s", u->username, u->email, u->first_name,
+                                u->last_name, u->employee_id ? u->employee_id : "");
     k->search = rs_fold_key(joined);
     free(joined);
-    if (!k->username || !k->email || !k->search)
+    k->custom = u->custom && json_object_size(u->custom)
+                    ? json_dumps(u->custom, JSON_COMPACT | JSON_SORT_KEYS)
+                    : NULL;
+    if (!k->username || !k->email || !k->employee_id || !k->search)
         return rs_error_set(err, RS_EVALIDATION, "user fields are not valid UTF-8");
     return 0;
 }
@@ -497,7 +572,49 @@ static void keys_release(struct user_keys *k)
 {
     free(k->username);
     free(k->email);
+    free(k->employee_id);
     free(k->search);
+    free(k->custom);
+}
+
+static void bind_optional(sqlite3_stmt *st, int i, const char *v)
+{
+    sqlite3_bind_text(st, i, v ? v : "", -1, SQLITE_STATIC);
+}
+
+/* Binds the USER_WRITE_COLS values, from index 1; returns the next index. */
+static int bind_user_write(sqlite3_stmt *st, const struct rs_user *u, const struct user_keys *k)
+{
+    int i = 1;
+    bind_text(st, i++, u->username);
+    bind_text(st, i++, k->username);
+    bind_text(st, i++, u->email);
+    bind_text(st, i++, k->email);
+    bind_text(st, i++, u->first_name);
+    bind_text(st, i++, u->last_name);
+    bind_text(st, i++, k->search);
+    bind_text(st, i++, rs_user_type_name(u->type));
+    bind_text(st, i++, rs_user_status_name(u->status));
+    bind_optional(st, i++, u->phone);
+    bind_optional(st, i++, u->employee_id);
+    bind_text(st, i++, k->employee_id);
+    bind_optional(st, i++, u->department);
+    bind_optional(st, i++, u->position);
+    bind_optional(st, i++, u->location);
+    bind_optional(st, i++, u->role);
+    if (u->manager_id)
+        sqlite3_bind_int64(st, i++, u->manager_id);
+    else
+        sqlite3_bind_null(st, i++);
+    bind_text(st, i++, u->status_reason);
+    bind_text(st, i++, u->status_note);
+    sqlite3_bind_int64(st, i++, u->status_changed_at);
+    bind_text(st, i++, k->custom);
+    sqlite3_bind_int64(st, i++, u->last_login_at);
+    sqlite3_bind_int64(st, i++, u->erased_at);
+    sqlite3_bind_int64(st, i++, u->updated_at);
+    sqlite3_bind_int64(st, i++, u->version);
+    return i;
 }
 
 static int sq_user_insert(struct rs_conn *cb, struct rs_user *u, struct rs_error *err)
@@ -512,18 +629,8 @@ static int sq_user_insert(struct rs_conn *cb, struct rs_user *u, struct rs_error
         r = -RS_EINTERNAL;
         goto out;
     }
-    bind_text(st, 1, u->username);
-    bind_text(st, 2, k.username);
-    bind_text(st, 3, u->email);
-    bind_text(st, 4, k.email);
-    bind_text(st, 5, u->first_name);
-    bind_text(st, 6, u->last_name);
-    bind_text(st, 7, k.search);
-    bind_text(st, 8, rs_user_type_name(u->type));
-    bind_text(st, 9, rs_user_status_name(u->status));
-    sqlite3_bind_int64(st, 10, u->created_at);
-    sqlite3_bind_int64(st, 11, u->updated_at);
-    sqlite3_bind_int64(st, 12, u->version);
+    int next = bind_user_write(st, u, &k);
+    sqlite3_bind_int64(st, next, u->created_at);
     int rc = sqlite3_step(st);
     if (rc == SQLITE_DONE)
         u->id = sqlite3_last_insert_rowid(c->db);
@@ -599,19 +706,9 @@ static int sq_user_update(struct rs_conn *cb, const struct rs_user *u, int64_t e
         r = -RS_EINTERNAL;
         goto out;
     }
-    bind_text(st, 1, u->username);
-    bind_text(st, 2, k.username);
-    bind_text(st, 3, u->email);
-    bind_text(st, 4, k.email);
-    bind_text(st, 5, u->first_name);
-    bind_text(st, 6, u->last_name);
-    bind_text(st, 7, k.search);
-    bind_text(st, 8, rs_user_type_name(u->type));
-    bind_text(st, 9, rs_user_status_name(u->status));
-    sqlite3_bind_int64(st, 10, u->updated_at);
-    sqlite3_bind_int64(st, 11, u->version);
-    sqlite3_bind_int64(st, 12, u->id);
-    sqlite3_bind_int64(st, 13, expected_version);
+    int next = bind_user_write(st, u, &k);
+    sqlite3_bind_int64(st, next, u->id);
+    sqlite3_bind_int64(st, next + 1, expected_version);
     int rc = sqlite3_step(st);
     int changes = sqlite3_changes(c->db);
     if (rc != SQLITE_DONE)
@@ -652,12 +749,14 @@ static const char *const sort_cols[RS_SORT_FIELD_COUNT] = {
     [RS_SORT_LAST_NAME] = "last_name",
     [RS_SORT_CREATED_AT] = "created_at",
     [RS_SORT_UPDATED_AT] = "updated_at",
+    [RS_SORT_DEPARTMENT] = "department",
+    [RS_SORT_LOCATION] = "location",
+    [RS_SORT_POSITION] = "position",
+    [RS_SORT_EMPLOYEE_ID] = "employee_id",
+    [RS_SORT_TYPE] = "type",
+    [RS_SORT_STATUS] = "status",
+    [RS_SORT_LAST_LOGIN_AT] = "last_login_at",
 };
-
-static bool sort_is_integer(enum rs_user_sort_field f)
-{
-    return f == RS_SORT_ID || f == RS_SORT_CREATED_AT || f == RS_SORT_UPDATED_AT;
-}
 
 struct sqlbuf {
     char *s;
@@ -682,7 +781,7 @@ struct binds {
         bool is_int;
         int64_t i;
         const char *t;
-    } v[32];
+    } v[48];
 };
 
 static void bind_push_text(struct binds *b, const char *t)
@@ -699,11 +798,64 @@ static void bind_push_int(struct binds *b, int64_t i)
     b->n++;
 }
 
+/* The FTS5 query for a substring: one quoted phrase ("" doubles a quote). */
+static char *fts_phrase(const char *text)
+{
+    size_t n = strlen(text);
+    char *out = rs_xmalloc(n * 2 + 3);
+    size_t j = 0;
+    out[j++] = '"';
+    for (size_t i = 0; i < n; i++) {
+        if (text[i] == '"')
+            out[j++] = '"';
+        out[j++] = text[i];
+    }
+    out[j++] = '"';
+    out[j] = '\0';
+    return out;
+}
+
+static void filter_eq(struct sqlbuf *sql, struct binds *b, const char *col, const char *v)
+{
+    if (!v)
+        return;
+    sb_add(sql, " AND ");
+    sb_add(sql, col);
+    sb_add(sql, " = ?");
+    bind_push_text(b, v);
+}
+
+static void filter_range(struct sqlbuf *sql, struct binds *b, const char *cond, int64_t v)
+{
+    if (!v)
+        return;
+    sb_add(sql, cond);
+    bind_push_int(b, v);
+}
+
+/* Values the filter binds that must outlive it (freed by the caller). */
+struct filter_owned {
+    char *like;
+    char *cf_paths[RS_QUERY_MAX_CF];
+};
+
+static void filter_owned_release(struct filter_owned *o)
+{
+    free(o->like);
+    for (int i = 0; i < RS_QUERY_MAX_CF; i++)
+        free(o->cf_paths[i]);
+}
+
 static void build_filter(const struct rs_user_query *q, struct sqlbuf *sql, struct binds *b,
-                         char **like_out)
+                         struct filter_owned *owned)
 {
     sb_add(sql, " WHERE 1=1");
-    if (q->q && q->q[0]) {
+    /* Three or more characters: the trigram index finds the rows. */
+    if (q->q && q->q[0] && rs_utf8_length(q->q, strlen(q->q)) >= 3) {
+        owned->like = fts_phrase(q->q);
+        sb_add(sql, " AND id IN (SELECT rowid FROM users_fts WHERE users_fts MATCH ?)");
+        bind_push_text(b, owned->like);
+    } else if (q->q && q->q[0]) {
         /* Escape LIKE's wildcards so the text matches literally. */
         size_t n = strlen(q->q);
         char *like = rs_xmalloc(n * 2 + 3);
@@ -716,9 +868,31 @@ static void build_filter(const struct rs_user_query *q, struct sqlbuf *sql, stru
         }
         like[j++] = '%';
         like[j] = '\0';
-        *like_out = like;
+        owned->like = like;
         sb_add(sql, " AND search_key LIKE ? ESCAPE '\\'");
         bind_push_text(b, like);
+    }
+    filter_eq(sql, b, "department", q->department);
+    filter_eq(sql, b, "location", q->location);
+    filter_eq(sql, b, "position", q->position);
+    filter_eq(sql, b, "role", q->role);
+    if (q->manager_id) {
+        sb_add(sql, " AND manager_id = ?");
+        bind_push_int(b, q->manager_id);
+    }
+    filter_range(sql, b, " AND created_at >= ?", q->created_after);
+    filter_range(sql, b, " AND created_at <= ?", q->created_before);
+    filter_range(sql, b, " AND last_login_at >= ?", q->last_login_after);
+    filter_range(sql, b, " AND last_login_at <= ? AND last_login_at > 0", q->last_login_before);
+    for (int i = 0; i < q->ncf; i++) {
+        /* Compare the value's text form (see rs_custom_value_text). */
+        owned->cf_paths[i] = rs_xasprintf("$.\"%s\"", q->cf_keys[i]);
+        sb_add(sql, " AND (CASE json_type(custom_json, ?) WHEN 'true' THEN 'true' "
+                    "WHEN 'false' THEN 'false' ELSE CAST(json_extract(custom_json, ?) AS TEXT) "
+                    "END) = ?");
+        bind_push_text(b, owned->cf_paths[i]);
+        bind_push_text(b, owned->cf_paths[i]);
+        bind_push_text(b, q->cf_values[i]);
     }
     if (q->has_status) {
         sb_add(sql, " AND status = ?");
@@ -732,7 +906,7 @@ static void build_filter(const struct rs_user_query *q, struct sqlbuf *sql, stru
 
 static void push_sort_value(struct binds *b, enum rs_user_sort_field f, const char *v)
 {
-    if (sort_is_integer(f))
+    if (rs_sort_is_integer(f))
         bind_push_int(b, v ? strtoll(v, NULL, 10) : 0);
     else
         bind_push_text(b, v ? v : "");
@@ -792,15 +966,15 @@ static int sq_user_list(struct rs_conn *cb, const struct rs_user_query *q,
     struct sq_conn *c = CONN(cb);
     struct sqlbuf sql = {0}, count_sql = {0};
     struct binds b = {0}, cb_binds = {0};
-    char *like = NULL, *like2 = NULL;
+    struct filter_owned own1 = {0}, own2 = {0};
     sqlite3_stmt *st = NULL;
     struct rs_user_page page = {0};
     int r = 0;
 
     sb_add(&count_sql, "SELECT count(*) FROM users");
-    build_filter(q, &count_sql, &cb_binds, &like2);
+    build_filter(q, &count_sql, &cb_binds, &own2);
     sb_add(&sql, "SELECT " USER_COLS " FROM users");
-    build_filter(q, &sql, &b, &like);
+    build_filter(q, &sql, &b, &own1);
     if (q->has_cursor && q->cursor.nvalues == q->nsort)
         build_cursor(q, &sql, &b);
     sb_add(&sql, " ORDER BY ");
@@ -813,6 +987,10 @@ static int sq_user_list(struct rs_conn *cb, const struct rs_user_query *q,
     char lim[32];
     snprintf(lim, sizeof(lim), " LIMIT %d", q->limit + 1);
     sb_add(&sql, lim);
+    if (q->offset > 0 && !q->has_cursor) {
+        snprintf(lim, sizeof(lim), " OFFSET %lld", (long long)q->offset);
+        sb_add(&sql, lim);
+    }
 
     r = run_bound(c, sql.s, &b, &st, err);
     if (r < 0)
@@ -849,8 +1027,8 @@ out:
     rs_user_page_release(&page);
     free(sql.s);
     free(count_sql.s);
-    free(like);
-    free(like2);
+    filter_owned_release(&own1);
+    filter_owned_release(&own2);
     return r;
 }
 
@@ -1104,6 +1282,267 @@ static int sq_apikey_touch(struct rs_conn *cb, int64_t id, int64_t at, struct rs
     return changes < 0 ? changes : 0;
 }
 
+/* --- managers, counts, settings, custom fields --- */
+
+static int sq_user_manager_chain(struct rs_conn *cb, int64_t from_id, int max, int64_t *ret_ids,
+                                 char **ret_names, int *ret_n, struct rs_error *err)
+{
+    struct sq_conn *c = CONN(cb);
+    int n = 0, r = 0;
+    int64_t at = from_id;
+    while (n < max) {
+        sqlite3_stmt *st = stmt(c, ST_MANAGER_OF, err);
+        if (!st) {
+            r = -RS_EINTERNAL;
+            break;
+        }
+        sqlite3_bind_int64(st, 1, at);
+        int rc = sqlite3_step(st);
+        if (rc == SQLITE_DONE) {
+            done(st);
+            break;
+        }
+        if (rc != SQLITE_ROW) {
+            r = db_error(c, rc, "manager chain", err);
+            done(st);
+            break;
+        }
+        int64_t m = sqlite3_column_int64(st, 0);
+        char *name = col_text(st, 1);
+        done(st);
+        bool seen = false;
+        for (int i = 0; i < n; i++)
+            seen = seen || ret_ids[i] == m;
+        ret_ids[n] = m;
+        ret_names[n] = name;
+        n++;
+        if (seen)
+            break;
+        at = m;
+    }
+    if (r < 0) {
+        for (int i = 0; i < n; i++)
+            free(ret_names[i]);
+        return r;
+    }
+    *ret_n = n;
+    return 0;
+}
+
+static int sq_user_count_status(struct rs_conn *cb, enum rs_user_status status, int type,
+                                int64_t *ret, struct rs_error *err)
+{
+    struct sq_conn *c = CONN(cb);
+    sqlite3_stmt *st = stmt(c, type < 0 ? ST_COUNT_STATUS : ST_COUNT_STATUS_TYPE, err);
+    if (!st)
+        return -RS_EINTERNAL;
+    bind_text(st, 1, rs_user_status_name(status));
+    if (type >= 0)
+        bind_text(st, 2, rs_user_type_name((enum rs_user_type)type));
+    int rc = sqlite3_step(st);
+    int r = 0;
+    if (rc == SQLITE_ROW)
+        *ret = sqlite3_column_int64(st, 0);
+    else
+        r = db_error(c, rc, "count users", err);
+    done(st);
+    return r;
+}
+
+static int sq_apikey_revoke_user(struct rs_conn *cb, int64_t user_id, int64_t at,
+                                 struct rs_error *err)
+{
+    int changes = key_update(CONN(cb), ST_KEY_REVOKE_USER, user_id, at, err);
+    return changes < 0 ? changes : 0;
+}
+
+static int sq_settings_get(struct rs_conn *cb, const char *key, char **ret_json,
+                           int64_t *ret_version, struct rs_error *err)
+{
+    struct sq_conn *c = CONN(cb);
+    sqlite3_stmt *st = stmt(c, ST_SETTINGS_GET, err);
+    if (!st)
+        return -RS_EINTERNAL;
+    bind_text(st, 1, key);
+    int rc = sqlite3_step(st);
+    int r = 0;
+    if (rc == SQLITE_ROW) {
+        *ret_json = col_text(st, 0);
+        *ret_version = sqlite3_column_int64(st, 1);
+    } else if (rc == SQLITE_DONE) {
+        r = -RS_ENOTFOUND;
+    } else {
+        r = db_error(c, rc, "get settings", err);
+    }
+    done(st);
+    return r;
+}
+
+static int sq_settings_put(struct rs_conn *cb, const char *key, const char *json, int64_t version,
+                           int64_t expected_version, int64_t at, struct rs_error *err)
+{
+    struct sq_conn *c = CONN(cb);
+    sqlite3_stmt *st = stmt(c, expected_version == 0 ? ST_SETTINGS_INSERT : ST_SETTINGS_UPDATE,
+                            err);
+    if (!st)
+        return -RS_EINTERNAL;
+    if (expected_version == 0) {
+        bind_text(st, 1, key);
+        bind_text(st, 2, json);
+        sqlite3_bind_int64(st, 3, version);
+        sqlite3_bind_int64(st, 4, at);
+    } else {
+        bind_text(st, 1, json);
+        sqlite3_bind_int64(st, 2, version);
+        sqlite3_bind_int64(st, 3, at);
+        bind_text(st, 4, key);
+        sqlite3_bind_int64(st, 5, expected_version);
+    }
+    int rc = sqlite3_step(st);
+    int changes = sqlite3_changes(c->db);
+    done(st);
+    if (rc != SQLITE_DONE)
+        return db_error(c, rc, "put settings", err);
+    return changes == 1 ? 0 : -RS_EPRECONDITION;
+}
+
+static json_t *col_json(sqlite3_stmt *st, int i)
+{
+    const char *t = (const char *)sqlite3_column_text(st, i);
+    return t ? json_loads(t, JSON_DECODE_ANY, NULL) : NULL;
+}
+
+static void read_cf(sqlite3_stmt *st, struct rs_custom_field *f)
+{
+    rs_custom_field_init(f);
+    f->id = sqlite3_column_int64(st, 0);
+    f->key = col_text(st, 1);
+    f->label = col_text(st, 2);
+    const char *t = (const char *)sqlite3_column_text(st, 3);
+    if (!t || rs_cf_type_parse(t, &f->type) < 0)
+        f->type = RS_CF_TEXT;
+    f->required = sqlite3_column_int(st, 4) != 0;
+    f->default_value = col_json(st, 5);
+    f->options = col_json(st, 6);
+    f->pattern = col_text(st, 7);
+    f->has_min = sqlite3_column_type(st, 8) != SQLITE_NULL;
+    f->min = sqlite3_column_double(st, 8);
+    f->has_max = sqlite3_column_type(st, 9) != SQLITE_NULL;
+    f->max = sqlite3_column_double(st, 9);
+    f->active = sqlite3_column_int(st, 10) != 0;
+    f->created_at = sqlite3_column_int64(st, 11);
+    f->updated_at = sqlite3_column_int64(st, 12);
+    f->version = sqlite3_column_int64(st, 13);
+}
+
+static int sq_cf_list(struct rs_conn *cb, struct rs_custom_field **ret_items, size_t *ret_count,
+                      struct rs_error *err)
+{
+    struct sq_conn *c = CONN(cb);
+    sqlite3_stmt *st = stmt(c, ST_CF_LIST, err);
+    if (!st)
+        return -RS_EINTERNAL;
+    struct rs_custom_field *items = NULL;
+    size_t n = 0, cap = 0;
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (n == cap) {
+            cap = cap ? cap * 2 : 8;
+            items = rs_xrealloc(items, cap * sizeof(*items));
+        }
+        read_cf(st, &items[n++]);
+    }
+    done(st);
+    if (rc != SQLITE_DONE) {
+        for (size_t i = 0; i < n; i++)
+            rs_custom_field_release(&items[i]);
+        free(items);
+        return db_error(c, rc, "list custom fields", err);
+    }
+    *ret_items = items;
+    *ret_count = n;
+    return 0;
+}
+
+static char *json_text_or_null(const json_t *v)
+{
+    return v ? json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
+}
+
+static int sq_cf_insert(struct rs_conn *cb, struct rs_custom_field *f, struct rs_error *err)
+{
+    struct sq_conn *c = CONN(cb);
+    sqlite3_stmt *st = stmt(c, ST_CF_INSERT, err);
+    if (!st)
+        return -RS_EINTERNAL;
+    char *def = json_text_or_null(f->default_value), *opts = json_text_or_null(f->options);
+    bind_text(st, 1, f->key);
+    bind_text(st, 2, f->label);
+    bind_text(st, 3, rs_cf_type_name(f->type));
+    sqlite3_bind_int(st, 4, f->required);
+    bind_text(st, 5, def);
+    bind_text(st, 6, opts);
+    bind_text(st, 7, f->pattern);
+    if (f->has_min)
+        sqlite3_bind_double(st, 8, f->min);
+    else
+        sqlite3_bind_null(st, 8);
+    if (f->has_max)
+        sqlite3_bind_double(st, 9, f->max);
+    else
+        sqlite3_bind_null(st, 9);
+    sqlite3_bind_int(st, 10, f->active);
+    sqlite3_bind_int64(st, 11, f->created_at);
+    sqlite3_bind_int64(st, 12, f->updated_at);
+    sqlite3_bind_int64(st, 13, f->version);
+    int rc = sqlite3_step(st);
+    int r = 0;
+    if (rc == SQLITE_DONE)
+        f->id = sqlite3_last_insert_rowid(c->db);
+    else
+        r = db_error(c, rc, "insert custom field", err);
+    done(st);
+    free(def);
+    free(opts);
+    return r;
+}
+
+static int sq_cf_update(struct rs_conn *cb, const struct rs_custom_field *f,
+                        int64_t expected_version, struct rs_error *err)
+{
+    struct sq_conn *c = CONN(cb);
+    sqlite3_stmt *st = stmt(c, ST_CF_UPDATE, err);
+    if (!st)
+        return -RS_EINTERNAL;
+    char *def = json_text_or_null(f->default_value), *opts = json_text_or_null(f->options);
+    bind_text(st, 1, f->label);
+    sqlite3_bind_int(st, 2, f->required);
+    bind_text(st, 3, def);
+    bind_text(st, 4, opts);
+    bind_text(st, 5, f->pattern);
+    if (f->has_min)
+        sqlite3_bind_double(st, 6, f->min);
+    else
+        sqlite3_bind_null(st, 6);
+    if (f->has_max)
+        sqlite3_bind_double(st, 7, f->max);
+    else
+        sqlite3_bind_null(st, 7);
+    sqlite3_bind_int(st, 8, f->active);
+    sqlite3_bind_int64(st, 9, f->updated_at);
+    sqlite3_bind_int64(st, 10, f->version);
+    sqlite3_bind_int64(st, 11, f->id);
+    sqlite3_bind_int64(st, 12, expected_version);
+    int rc = sqlite3_step(st);
+    int changes = sqlite3_changes(c->db);
+    done(st);
+    free(def);
+    free(opts);
+    if (rc != SQLITE_DONE)
+        return db_error(c, rc, "update custom field", err);
+    return changes == 1 ? 0 : -RS_EPRECONDITION;
+}
+
 static const struct rs_store_ops sqlite_ops = {
     .name = "sqlite",
     .reads_inline = true,
@@ -1125,6 +1564,14 @@ static const struct rs_store_ops sqlite_ops = {
     .user_get_for_update = sq_user_get,
     .user_list = sq_user_list,
     .users_exist = sq_users_exist,
+    .user_manager_chain = sq_user_manager_chain,
+    .user_count_status = sq_user_count_status,
+    .apikey_revoke_user = sq_apikey_revoke_user,
+    .settings_get = sq_settings_get,
+    .settings_put = sq_settings_put,
+    .cf_list = sq_cf_list,
+    .cf_insert = sq_cf_insert,
+    .cf_update = sq_cf_update,
     .audit_insert = sq_audit_insert,
     .audit_list_target = sq_audit_list_target,
     .apikey_insert = sq_apikey_insert,

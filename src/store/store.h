@@ -11,7 +11,8 @@
  *
  * Errors: every method returns 0 or -code and fills err (which may be NULL)
  * with a user-facing message and log-only detail. Uniqueness violations return
- * -RS_ECONFLICT with a field error naming the field ("username", "email");
+ * -RS_ECONFLICT with a field error naming the field ("username", "email",
+ * "employee_id", "key");
  * lookups that find nothing return -RS_ENOTFOUND without a message;
  * an unreachable database returns -RS_EUNAVAILABLE.
  *
@@ -24,6 +25,7 @@
 
 #include "../core/apikey.h"
 #include "../core/audit.h"
+#include "../core/custom_field.h"
 #include "../core/error.h"
 #include "../core/user.h"
 
@@ -82,6 +84,34 @@ struct rs_store_ops {
                      struct rs_error *err);
     /* Whether any user exists (cheap at any size: no count). */
     int (*users_exist)(struct rs_conn *c, bool *ret, struct rs_error *err);
+    /* The chain of managers above from_id, nearest first: at most max ids and
+     * usernames (*ret_names[i] owned by the caller). Stops at a repeat. */
+    int (*user_manager_chain)(struct rs_conn *c, int64_t from_id, int max, int64_t *ret_ids,
+                              char **ret_names, int *ret_n, struct rs_error *err);
+    /* How many users have status (and type, unless type < 0), from counts the
+     * store maintains. Inside a write transaction the counted rows are locked
+     * until it ends, so concurrent activations cannot both pass a limit. */
+    int (*user_count_status)(struct rs_conn *c, enum rs_user_status status, int type,
+                             int64_t *ret, struct rs_error *err);
+    /* Revokes every unrevoked key of a user (erase). */
+    int (*apikey_revoke_user)(struct rs_conn *c, int64_t user_id, int64_t at,
+                              struct rs_error *err);
+
+    /* Settings documents (JSON text) by key. get: -RS_ENOTFOUND if never
+     * written. put: writes version where the stored version is
+     * expected_version (0: none stored yet), else -RS_EPRECONDITION. */
+    int (*settings_get)(struct rs_conn *c, const char *key, char **ret_json,
+                        int64_t *ret_version, struct rs_error *err);
+    int (*settings_put)(struct rs_conn *c, const char *key, const char *json, int64_t version,
+                        int64_t expected_version, int64_t at, struct rs_error *err);
+
+    /* Custom field definitions, in id order. insert sets f->id; a taken key is
+     * -RS_ECONFLICT naming "key". update writes f where version matches. */
+    int (*cf_list)(struct rs_conn *c, struct rs_custom_field **ret_items, size_t *ret_count,
+                   struct rs_error *err);
+    int (*cf_insert)(struct rs_conn *c, struct rs_custom_field *f, struct rs_error *err);
+    int (*cf_update)(struct rs_conn *c, const struct rs_custom_field *f, int64_t expected_version,
+                     struct rs_error *err);
 
     /* Audit: sets ev->id. */
     int (*audit_insert)(struct rs_conn *c, struct rs_audit_event *ev, struct rs_error *err);

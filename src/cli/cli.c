@@ -8,8 +8,9 @@
 static const struct rs_command commands[] = {
     {"serve", "run the HTTP server", rs_cmd_serve},
     {"migrate", "apply pending database migrations", rs_cmd_migrate},
-    {"user", "add, list and show users", rs_cmd_user},
+    {"user", "add, list, show, edit, (de)activate, lock and erase users", rs_cmd_user},
     {"apikey", "create, list and revoke API keys", rs_cmd_apikey},
+    {"settings", "show and change Settings -> Users -> Settings", rs_cmd_settings},
     {"routes", "print the HTTP route table", rs_cmd_routes},
     {"version", "print the version", rs_cmd_version},
 };

@@ -22,6 +22,7 @@ int rs_cmd_serve(int argc, char **argv);
 int rs_cmd_migrate(int argc, char **argv);
 int rs_cmd_user(int argc, char **argv);
 int rs_cmd_apikey(int argc, char **argv);
+int rs_cmd_settings(int argc, char **argv);
 int rs_cmd_version(int argc, char **argv);
 int rs_cmd_routes(int argc, char **argv);
 

@@ -1,5 +1,6 @@
-/* cmd_user.c: `roster user add | list | show`: the same service calls, rules
- * and messages as the API. */
+/* cmd_user.c: `roster user add | list | show | edit | activate | deactivate |
+ * reactivate | lock | unlock | erase`: the same service calls, rules and
+ * messages as the API. */
 #include <getopt.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -11,16 +12,29 @@ static void user_usage(FILE *out)
 {
     fprintf(out,
             "usage: roster user add --username U --email E --first-name F --last-name L\n"
-            "                       [--type standard|admin|api|guest] [--db URL]\n"
-            "       roster user list [--q TEXT] [--status S] [--type T] [--sort FIELDS]\n"
-            "                        [--limit N] [--json] [--db URL]\n"
-            "       roster user show ID|USERNAME [--json] [--db URL]\n\n"
-            "  --db URL   sqlite:PATH or postgres://... (ROSTER_DB; %s)\n",
+            "                       [FIELD OPTIONS] [--status active|pending] [--json]\n"
+            "       roster user list [--q TEXT] [--status S] [--type T] [--department D]\n"
+            "                        [--location L] [--position P] [--role R] [--manager USER]\n"
+            "                        [--cf KEY=VALUE]... [--sort FIELDS] [--limit N] [--json]\n"
+            "       roster user show USER [--json | --profile]\n"
+            "       roster user edit USER [FIELD OPTIONS] [--clear FIELD]... [--json]\n"
+            "       roster user activate|reactivate|lock|unlock USER [--note TEXT]\n"
+            "       roster user deactivate USER --reason left_company|temporary_leave|\n"
+            "                                   security_concern|other [--note TEXT]\n"
+            "       roster user erase USER --note TEXT --yes\n\n"
+            "USER is an id or a username. FIELD OPTIONS: --username --email --first-name\n"
+            "--last-name --phone --employee-id --department --position --location --role\n"
+            "--type standard|admin|api|guest --manager USER --cf KEY=VALUE (repeatable).\n"
+            "--clear takes phone, employee-id, department, position, location, role, manager\n"
+            "or cf.KEY.  All take --db URL: sqlite:PATH or postgres://... (ROSTER_DB; %s)\n",
             RS_DEFAULT_DB);
 }
 
-enum { U_DB = 1, U_USERNAME, U_EMAIL, U_FIRST, U_LAST, U_TYPE, U_Q, U_STATUS, U_SORT, U_LIMIT,
-       U_JSON, U_HELP };
+enum {
+    U_DB = 1, U_USERNAME, U_EMAIL, U_FIRST, U_LAST, U_PHONE, U_EMPLOYEE, U_DEPARTMENT,
+    U_POSITION, U_LOCATION, U_ROLE, U_TYPE, U_STATUS, U_MANAGER, U_CF, U_CLEAR, U_Q, U_SORT,
+    U_LIMIT, U_JSON, U_PROFILE, U_REASON, U_NOTE, U_YES, U_HELP, U_COUNT
+};
 
 static const struct option user_opts[] = {
     {"db", required_argument, NULL, U_DB},
@@ -28,14 +42,38 @@ static const struct option user_opts[] = {
     {"email", required_argument, NULL, U_EMAIL},
     {"first-name", required_argument, NULL, U_FIRST},
     {"last-name", required_argument, NULL, U_LAST},
+    {"phone", required_argument, NULL, U_PHONE},
+    {"employee-id", required_argument, NULL, U_EMPLOYEE},
+    {"department", required_argument, NULL, U_DEPARTMENT},
+    {"position", required_argument, NULL, U_POSITION},
+    {"location", required_argument, NULL, U_LOCATION},
+    {"role", required_argument, NULL, U_ROLE},
     {"type", required_argument, NULL, U_TYPE},
-    {"q", required_argument, NULL, U_Q},
     {"status", required_argument, NULL, U_STATUS},
+    {"manager", required_argument, NULL, U_MANAGER},
+    {"cf", required_argument, NULL, U_CF},
+    {"clear", required_argument, NULL, U_CLEAR},
+    {"q", required_argument, NULL, U_Q},
     {"sort", required_argument, NULL, U_SORT},
     {"limit", required_argument, NULL, U_LIMIT},
     {"json", no_argument, NULL, U_JSON},
+    {"profile", no_argument, NULL, U_PROFILE},
+    {"reason", required_argument, NULL, U_REASON},
+    {"note", required_argument, NULL, U_NOTE},
+    {"yes", no_argument, NULL, U_YES},
     {"help", no_argument, NULL, U_HELP},
     {NULL, 0, NULL, 0},
+};
+
+#define MAX_REPEAT 16
+
+/* Parsed options: single values, and the repeatable --cf and --clear. */
+struct opts {
+    const char *v[U_COUNT];
+    const char *cf[MAX_REPEAT];
+    int ncf;
+    const char *clear[MAX_REPEAT];
+    int nclear;
 };
 
 /* The CLI acts as the system, named "cli" in the audit trail. */
@@ -59,14 +97,16 @@ static void print_user(const struct rs_user *u, bool as_json)
         print_json(rs_user_to_json(u));
         return;
     }
-    char created[RS_TIME_STR_MAX], updated[RS_TIME_STR_MAX];
-    rs_time_format(u->created_at, created);
-    rs_time_format(u->updated_at, updated);
-    printf("id:          %" PRId64 "\nusername:    %s\nemail:       %s\nfirst name:  %s\n"
-           "last name:   %s\ntype:        %s\nstatus:      %s\ncreated:     %s\n"
-           "updated:     %s\nversion:     %" PRId64 "\n",
-           u->id, u->username, u->email, u->first_name, u->last_name, rs_user_type_name(u->type),
-           rs_user_status_name(u->status), created, updated, u->version);
+    json_t *o = rs_user_to_json(u);
+    const char *key;
+    json_t *v;
+    json_object_foreach(o, key, v)
+    {
+        char *text = json_is_string(v) ? NULL : json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+        printf("%-18s %s\n", key, text ? text : json_string_value(v));
+        free(text);
+    }
+    json_decref(o);
 }
 
 static int fail(struct rs_error *err)
@@ -75,57 +115,210 @@ static int fail(struct rs_error *err)
     return RS_EXIT_ERROR;
 }
 
-static int user_add(struct rs_store *store, const char *const *v)
+/* Finds a user by id or username. */
+static int find_user(struct rs_ctx *ctx, const char *which, struct rs_user *ret,
+                     struct rs_error *err)
+{
+    char *end = NULL;
+    long long id = strtoll(which, &end, 10);
+    if (*which && *end == '\0' && id > 0)
+        return rs_svc_user_get(ctx, id, ret, err);
+    return rs_svc_user_get_by_username(ctx, which, ret, err);
+}
+
+/* A --cf value as JSON, typed by the field's definition. */
+static json_t *cf_value(const struct rs_custom_field *defs, size_t n, const char *key,
+                        const char *text)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (strcmp(defs[i].key, key) != 0)
+            continue;
+        if (defs[i].type == RS_CF_NUMBER) {
+            char *end = NULL;
+            double d = strtod(text, &end);
+            return *text && *end == '\0' ? json_real(d) : json_string(text);
+        }
+        if (defs[i].type == RS_CF_BOOLEAN && (strcmp(text, "true") == 0 ||
+                                               strcmp(text, "false") == 0))
+            return json_boolean(text[0] == 't');
+    }
+    return json_string(text);
+}
+
+/* Builds a user and mask from the field options; resolves --manager. */
+static int build_input(struct rs_ctx *ctx, const struct opts *o, struct rs_user *in,
+                       unsigned *mask, struct rs_error *err)
+{
+    static const struct {
+        int opt;
+        unsigned bit;
+        size_t off;
+        const char *clear_name;
+    } map[] = {
+        {U_USERNAME, RS_UF_USERNAME, offsetof(struct rs_user, username), NULL},
+        {U_EMAIL, RS_UF_EMAIL, offsetof(struct rs_user, email), NULL},
+        {U_FIRST, RS_UF_FIRST_NAME, offsetof(struct rs_user, first_name), NULL},
+        {U_LAST, RS_UF_LAST_NAME, offsetof(struct rs_user, last_name), NULL},
+        {U_PHONE, RS_UF_PHONE, offsetof(struct rs_user, phone), "phone"},
+        {U_EMPLOYEE, RS_UF_EMPLOYEE_ID, offsetof(struct rs_user, employee_id), "employee-id"},
+        {U_DEPARTMENT, RS_UF_DEPARTMENT, offsetof(struct rs_user, department), "department"},
+        {U_POSITION, RS_UF_POSITION, offsetof(struct rs_user, position), "position"},
+        {U_LOCATION, RS_UF_LOCATION, offsetof(struct rs_user, location), "location"},
+        {U_ROLE, RS_UF_ROLE, offsetof(struct rs_user, role), "role"},
+    };
+    rs_user_init(in);
+    *mask = 0;
+    for (size_t i = 0; i < RS_ARRAY_LEN(map); i++) {
+        if (o->v[map[i].opt]) {
+            *(char **)((char *)in + map[i].off) = rs_xstrdup(o->v[map[i].opt]);
+            *mask |= map[i].bit;
+        }
+    }
+    for (int c = 0; c < o->nclear; c++) {
+        const char *name = o->clear[c];
+        bool done = false;
+        for (size_t i = 0; i < RS_ARRAY_LEN(map) && !done; i++) {
+            if (map[i].clear_name && strcmp(map[i].clear_name, name) == 0) {
+                *mask |= map[i].bit;
+                done = true;
+            }
+        }
+        if (!done && strcmp(name, "manager") == 0) {
+            in->manager_id = 0;
+            *mask |= RS_UF_MANAGER;
+            done = true;
+        }
+        if (!done && strncmp(name, "cf.", 3) == 0 && name[3]) {
+            if (!in->custom)
+                in->custom = json_object();
+            json_object_set_new(in->custom, name + 3, json_null());
+            *mask |= RS_UF_CUSTOM;
+            done = true;
+        }
+        if (!done)
+            return rs_error_field(err, RS_EVALIDATION, "clear", "enum",
+                                  "--clear takes phone, employee-id, department, position, "
+                                  "location, role, manager or cf.KEY (got \"%s\")",
+                                  name);
+    }
+    if (o->v[U_TYPE]) {
+        if (rs_user_type_parse(o->v[U_TYPE], &in->type) < 0)
+            return rs_error_field(err, RS_EVALIDATION, "type", "enum",
+                                  "type must be one of standard, admin, api, guest");
+        *mask |= RS_UF_TYPE;
+    }
+    if (o->v[U_STATUS]) {
+        if (rs_user_status_parse(o->v[U_STATUS], &in->status) < 0)
+            return rs_error_field(err, RS_EVALIDATION, "status", "enum",
+                                  "a new user's status must be active or pending");
+        *mask |= RS_UF_STATUS;
+    }
+    char *mend = NULL;
+    long long mid = o->v[U_MANAGER] ? strtoll(o->v[U_MANAGER], &mend, 10) : 0;
+    if (o->v[U_MANAGER] && *o->v[U_MANAGER] && *mend == '\0') {
+        /* An id goes to the service as it is, for the API's own checks. */
+        in->manager_id = mid > 0 ? mid : -1;
+        *mask |= RS_UF_MANAGER;
+    } else if (o->v[U_MANAGER]) {
+        struct rs_user m;
+        struct rs_error lookup;
+        rs_error_init(&lookup);
+        int r = rs_svc_user_get_by_username(ctx, o->v[U_MANAGER], &m, &lookup);
+        if (r == -RS_ENOTFOUND)
+            return rs_error_field(err, RS_EVALIDATION, "manager_id", "exists",
+                                  "--manager %s names no user", o->v[U_MANAGER]);
+        if (r < 0) {
+            *err = lookup;
+            return r;
+        }
+        in->manager_id = m.id;
+        rs_user_release(&m);
+        *mask |= RS_UF_MANAGER;
+    }
+    if (o->ncf > 0) {
+        struct rs_custom_field *defs = NULL;
+        size_t n = 0;
+        int r = rs_svc_fields_list(ctx, &defs, &n, err);
+        if (r < 0)
+            return r;
+        if (!in->custom)
+            in->custom = json_object();
+        for (int i = 0; i < o->ncf && r == 0; i++) {
+            const char *eq = strchr(o->cf[i], '=');
+            if (!eq || eq == o->cf[i]) {
+                r = rs_error_field(err, RS_EVALIDATION, "cf", "format",
+                                   "--cf takes KEY=VALUE (got \"%s\")", o->cf[i]);
+                break;
+            }
+            char *key = rs_xstrndup(o->cf[i], (size_t)(eq - o->cf[i]));
+            json_object_set_new(in->custom, key, cf_value(defs, n, key, eq + 1));
+            free(key);
+        }
+        for (size_t i = 0; i < n; i++)
+            rs_custom_field_release(&defs[i]);
+        free(defs);
+        if (r < 0)
+            return r;
+        *mask |= RS_UF_CUSTOM;
+    }
+    return 0;
+}
+
+static int user_add(struct rs_ctx *ctx, const struct opts *o)
 {
     struct rs_user in, out;
     unsigned mask = 0;
     struct rs_error err;
     rs_error_init(&err);
-    rs_user_init(&in);
-    static const struct {
-        int opt;
-        unsigned bit;
-        size_t off;
-    } map[] = {
-        {U_USERNAME, RS_UF_USERNAME, offsetof(struct rs_user, username)},
-        {U_EMAIL, RS_UF_EMAIL, offsetof(struct rs_user, email)},
-        {U_FIRST, RS_UF_FIRST_NAME, offsetof(struct rs_user, first_name)},
-        {U_LAST, RS_UF_LAST_NAME, offsetof(struct rs_user, last_name)},
-    };
-    for (size_t i = 0; i < RS_ARRAY_LEN(map); i++) {
-        if (v[map[i].opt]) {
-            *(char **)((char *)&in + map[i].off) = rs_xstrdup(v[map[i].opt]);
-            mask |= map[i].bit;
-        }
-    }
-    if (v[U_TYPE]) {
-        if (rs_user_type_parse(v[U_TYPE], &in.type) < 0) {
-            rs_error_field(&err, RS_EVALIDATION, "type", "enum",
-                           "type must be one of standard, admin, api, guest");
-            rs_user_release(&in);
-            return fail(&err);
-        }
-        mask |= RS_UF_TYPE;
-    }
-    struct rs_ctx ctx;
-    cli_ctx(&ctx, store);
-    int r = rs_svc_user_create(&ctx, &in, mask, &out, &err);
-    rs_ctx_release(&ctx);
+    int r = build_input(ctx, o, &in, &mask, &err);
+    if (r == 0)
+        r = rs_svc_user_create(ctx, &in, mask, &out, &err);
     rs_user_release(&in);
     if (r < 0)
         return fail(&err);
-    print_user(&out, v[U_JSON] != NULL);
+    print_user(&out, o->v[U_JSON] != NULL);
     rs_user_release(&out);
     return RS_EXIT_OK;
 }
 
-static int user_list(struct rs_store *store, const char *const *v)
+static int user_edit(struct rs_ctx *ctx, const char *which, const struct opts *o)
+{
+    struct rs_user in, out, target;
+    unsigned mask = 0;
+    struct rs_error err;
+    rs_error_init(&err);
+    int r = find_user(ctx, which, &target, &err);
+    if (r < 0)
+        return fail(&err);
+    if (o->v[U_STATUS]) {
+        rs_user_release(&target);
+        rs_error_field(&err, RS_EBADREQUEST, "status", "read_only",
+                       "status changes only through activate, deactivate, reactivate, lock "
+                       "and unlock");
+        return fail(&err);
+    }
+    r = build_input(ctx, o, &in, &mask, &err);
+    if (r == 0 && mask == 0)
+        r = rs_error_set(&err, RS_EVALIDATION, "nothing to change: give a field option or --clear");
+    if (r == 0)
+        r = rs_svc_user_update(ctx, target.id, &in, mask, -1, &out, &err);
+    rs_user_release(&in);
+    rs_user_release(&target);
+    if (r < 0)
+        return fail(&err);
+    print_user(&out, o->v[U_JSON] != NULL);
+    rs_user_release(&out);
+    return RS_EXIT_OK;
+}
+
+static int user_list(struct rs_ctx *ctx, const struct opts *o)
 {
     struct rs_user_query q;
     struct rs_error err;
     rs_error_init(&err);
     rs_user_query_init(&q);
     int r = 0;
+    const char *const *v = o->v;
     if (v[U_Q])
         q.q = rs_xstrdup(v[U_Q]);
     if (v[U_STATUS]) {
@@ -140,6 +333,28 @@ static int user_list(struct rs_store *store, const char *const *v)
             r = rs_error_field(&err, RS_EBADREQUEST, "type", "enum",
                                "type must be one of standard, admin, api, guest");
     }
+    q.department = v[U_DEPARTMENT] ? rs_xstrdup(v[U_DEPARTMENT]) : NULL;
+    q.location = v[U_LOCATION] ? rs_xstrdup(v[U_LOCATION]) : NULL;
+    q.position = v[U_POSITION] ? rs_xstrdup(v[U_POSITION]) : NULL;
+    q.role = v[U_ROLE] ? rs_xstrdup(v[U_ROLE]) : NULL;
+    if (r == 0 && v[U_MANAGER]) {
+        struct rs_user m;
+        r = find_user(ctx, v[U_MANAGER], &m, &err);
+        if (r == 0) {
+            q.manager_id = m.id;
+            rs_user_release(&m);
+        }
+    }
+    for (int i = 0; r == 0 && i < o->ncf && q.ncf < RS_QUERY_MAX_CF; i++) {
+        const char *eq = strchr(o->cf[i], '=');
+        if (!eq || eq == o->cf[i]) {
+            r = rs_error_field(&err, RS_EBADREQUEST, "cf", "format", "--cf takes KEY=VALUE");
+            break;
+        }
+        q.cf_keys[q.ncf] = rs_xstrndup(o->cf[i], (size_t)(eq - o->cf[i]));
+        q.cf_values[q.ncf] = rs_xstrdup(eq + 1);
+        q.ncf++;
+    }
     if (r == 0 && v[U_SORT])
         r = rs_sort_parse(v[U_SORT], &q, &err);
     long limit = 100;
@@ -149,30 +364,28 @@ static int user_list(struct rs_store *store, const char *const *v)
     }
     q.limit = (int)limit;
     struct rs_user_page page = {0};
-    struct rs_ctx ctx;
-    cli_ctx(&ctx, store);
     if (r == 0)
-        r = rs_svc_user_list(&ctx, &q, &page, &err);
-    rs_ctx_release(&ctx);
+        r = rs_svc_user_list(ctx, &q, &page, &err);
     rs_user_query_release(&q);
     if (r < 0)
         return fail(&err);
     if (v[U_JSON]) {
-        json_t *o = json_object();
+        json_t *out = json_object();
         json_t *items = json_array();
         for (size_t i = 0; i < page.count; i++)
             json_array_append_new(items, rs_user_to_json(&page.items[i]));
-        json_object_set_new(o, "items", items);
-        json_object_set_new(o, "total", json_integer(page.total));
-        print_json(o);
+        json_object_set_new(out, "items", items);
+        json_object_set_new(out, "total", json_integer(page.total));
+        print_json(out);
     } else {
-        printf("%-8s %-24s %-32s %-30s %-8s %s\n", "ID", "USERNAME", "EMAIL", "NAME", "TYPE",
-               "STATUS");
+        printf("%-8s %-24s %-30s %-26s %-14s %-8s %s\n", "ID", "USERNAME", "EMAIL", "NAME",
+               "DEPARTMENT", "TYPE", "STATUS");
         for (size_t i = 0; i < page.count; i++) {
             const struct rs_user *u = &page.items[i];
-            char *name = rs_xasprintf("%s %s", u->first_name, u->last_name);
-            printf("%-8" PRId64 " %-24s %-32s %-30s %-8s %s\n", u->id, u->username, u->email,
-                   name, rs_user_type_name(u->type), rs_user_status_name(u->status));
+            char *name = rs_user_display_name(u);
+            printf("%-8" PRId64 " %-24s %-30s %-26s %-14s %-8s %s\n", u->id, u->username,
+                   u->email, name, u->department ? u->department : "-",
+                   rs_user_type_name(u->type), rs_user_status_name(u->status));
             free(name);
         }
         printf("(%zu of %" PRId64 " users)\n", page.count, page.total);
@@ -181,27 +394,83 @@ static int user_list(struct rs_store *store, const char *const *v)
     return RS_EXIT_OK;
 }
 
-static int user_show(struct rs_store *store, const char *which, bool as_json)
+static int user_show(struct rs_ctx *ctx, const char *which, const struct opts *o)
 {
-    struct rs_ctx ctx;
     struct rs_user u;
     struct rs_error err;
     rs_error_init(&err);
-    cli_ctx(&ctx, store);
-    char *end = NULL;
-    long long id = strtoll(which, &end, 10);
-    int r;
-    if (*which && *end == '\0' && id > 0)
-        r = rs_svc_user_get(&ctx, id, &u, &err);
-    else
-        r = rs_svc_user_get_by_username(&ctx, which, &u, &err);
-    rs_ctx_release(&ctx);
+    int r = find_user(ctx, which, &u, &err);
     if (r < 0)
         return fail(&err);
-    print_user(&u, as_json);
+    if (o->v[U_PROFILE]) {
+        struct rs_user full, m;
+        r = rs_svc_user_profile(ctx, u.id, &full, &m, &err);
+        rs_user_release(&u);
+        if (r < 0)
+            return fail(&err);
+        char *mdisplay = m.id ? rs_user_display_name(&m) : NULL;
+        char *mname = m.id ? rs_xasprintf("%s (%s)", mdisplay, m.username) : NULL;
+        free(mdisplay);
+        printf("User Profile: %s\n\nPersonal Information:\n", full.username);
+        printf("  First Name:  %s\n  Last Name:   %s\n  Email:       %s\n  Phone:       %s\n"
+               "  Employee ID: %s\n\nOrganization:\n",
+               full.first_name, full.last_name, full.email, full.phone ? full.phone : "-",
+               full.employee_id ? full.employee_id : "-");
+        printf("  Department:  %s\n  Position:    %s\n  Manager:     %s\n  Location:    %s\n\n"
+               "System:\n",
+               full.department ? full.department : "-", full.position ? full.position : "-",
+               mname ? mname : "-", full.location ? full.location : "-");
+        char last[RS_TIME_STR_MAX] = "never";
+        if (full.last_login_at)
+            rs_time_format(full.last_login_at, last);
+        printf("  Username:    %s\n  Role:        %s\n  Status:      %s\n  Last Login:  %s\n",
+               full.username, full.role ? full.role : "-", rs_user_status_name(full.status),
+               last);
+        free(mname);
+        rs_user_release(&full);
+        rs_user_release(&m);
+        return RS_EXIT_OK;
+    }
+    print_user(&u, o->v[U_JSON] != NULL);
     rs_user_release(&u);
     return RS_EXIT_OK;
 }
+
+static int user_act(struct rs_ctx *ctx, const char *sub, const char *which, const struct opts *o)
+{
+    struct rs_user u, out;
+    struct rs_error err;
+    rs_error_init(&err);
+    int r = find_user(ctx, which, &u, &err);
+    if (r < 0)
+        return fail(&err);
+    if (strcmp(sub, "erase") == 0) {
+        if (!o->v[U_YES]) {
+            rs_user_release(&u);
+            fprintf(stderr, "roster user erase: this anonymises %s for good; add --yes\n", which);
+            return RS_EXIT_USAGE;
+        }
+        r = rs_svc_user_erase(ctx, u.id, o->v[U_NOTE], -1, &out, &err);
+    } else {
+        enum rs_user_action a;
+        if (rs_action_parse(sub, &a) < 0) {
+            rs_user_release(&u);
+            return RS_EXIT_USAGE;
+        }
+        r = rs_svc_user_act(ctx, u.id, (int)a, o->v[U_REASON], o->v[U_NOTE], -1, &out, &err);
+    }
+    rs_user_release(&u);
+    if (r < 0)
+        return fail(&err);
+    printf("%s: %s (%s)\n", out.username, rs_user_status_name(out.status),
+           out.status_reason ? out.status_reason : sub);
+    rs_user_release(&out);
+    return RS_EXIT_OK;
+}
+
+static const char *const subcommands[] = {"add",        "list", "show",   "edit",  "activate",
+                                          "deactivate", "reactivate", "lock", "unlock", "erase",
+                                          NULL};
 
 int rs_cmd_user(int argc, char **argv)
 {
@@ -210,12 +479,15 @@ int rs_cmd_user(int argc, char **argv)
         return argc < 2 ? RS_EXIT_USAGE : RS_EXIT_OK;
     }
     const char *sub = argv[1];
-    if (strcmp(sub, "add") != 0 && strcmp(sub, "list") != 0 && strcmp(sub, "show") != 0) {
+    bool known = false;
+    for (const char *const *s = subcommands; *s && !known; s++)
+        known = strcmp(*s, sub) == 0;
+    if (!known) {
         fprintf(stderr, "roster user: unknown subcommand \"%s\"\n", sub);
         user_usage(stderr);
         return RS_EXIT_USAGE;
     }
-    const char *v[U_HELP + 1] = {0};
+    struct opts o = {0};
     int c;
     optind = 1;
     while ((c = getopt_long(argc - 1, argv + 1, "", user_opts, NULL)) != -1) {
@@ -223,27 +495,61 @@ int rs_cmd_user(int argc, char **argv)
             user_usage(stdout);
             return RS_EXIT_OK;
         }
-        if (c <= 0 || c > U_HELP) {
+        if (c <= 0 || c >= U_COUNT) {
             user_usage(stderr);
             return RS_EXIT_USAGE;
         }
-        v[c] = optarg ? optarg : "1";
+        /* A value that is itself an option means the value was left out. */
+        if (optarg && strncmp(optarg, "--", 2) == 0) {
+            fprintf(stderr, "roster user: --%s needs a value (got \"%s\")\n",
+                    user_opts[c - 1].name, optarg);
+            return RS_EXIT_USAGE;
+        }
+        if (c == U_CF && (!strchr(optarg, '=') || optarg[0] == '=')) {
+            fprintf(stderr, "roster user: --cf takes KEY=VALUE (got \"%s\")\n", optarg);
+            return RS_EXIT_USAGE;
+        }
+        if (c == U_CF || c == U_CLEAR) {
+            int *n = c == U_CF ? &o.ncf : &o.nclear;
+            if (*n == MAX_REPEAT) {
+                fprintf(stderr, "roster user: at most %d --%s options\n", MAX_REPEAT,
+                        c == U_CF ? "cf" : "clear");
+                return RS_EXIT_USAGE;
+            }
+            (c == U_CF ? o.cf : o.clear)[(*n)++] = optarg;
+            continue;
+        }
+        o.v[c] = optarg ? optarg : "1";
     }
     const char *positional = optind < argc - 1 ? argv[1 + optind] : NULL;
-    if (strcmp(sub, "show") == 0 && !positional) {
-        fprintf(stderr, "roster user show: name a user by id or username\n");
+    bool needs_user = strcmp(sub, "add") != 0 && strcmp(sub, "list") != 0;
+    if (needs_user && !positional) {
+        fprintf(stderr, "roster user %s: name a user by id or username\n", sub);
         return RS_EXIT_USAGE;
     }
-    struct rs_store *store = rs_cli_open_store(rs_cli_opt(v[U_DB], "ROSTER_DB", RS_DEFAULT_DB), 2);
+    int extra = (argc - 1 - optind) - (needs_user ? 1 : 0);
+    if (extra > 0) {
+        fprintf(stderr, "roster user %s: unexpected argument \"%s\"\n", sub,
+                argv[argc - extra]);
+        return RS_EXIT_USAGE;
+    }
+    struct rs_store *store = rs_cli_open_store(rs_cli_opt(o.v[U_DB], "ROSTER_DB", RS_DEFAULT_DB), 2);
     if (!store)
         return RS_EXIT_ERROR;
+    struct rs_ctx ctx;
+    cli_ctx(&ctx, store);
     int rc;
     if (strcmp(sub, "add") == 0)
-        rc = user_add(store, v);
+        rc = user_add(&ctx, &o);
     else if (strcmp(sub, "list") == 0)
-        rc = user_list(store, v);
+        rc = user_list(&ctx, &o);
+    else if (strcmp(sub, "show") == 0)
+        rc = user_show(&ctx, positional, &o);
+    else if (strcmp(sub, "edit") == 0)
+        rc = user_edit(&ctx, positional, &o);
     else
-        rc = user_show(store, positional, v[U_JSON] != NULL);
+        rc = user_act(&ctx, sub, positional, &o);
+    rs_ctx_release(&ctx);
     store->ops->close(store);
     return rc;
 }

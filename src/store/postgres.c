@@ -65,12 +65,6 @@ static struct rs_conn *to_rs(struct pg_conn *c)
 
 /* ---- errors ------------------------------------------------------------ */
 
-static void set_notfound(struct rs_error *err)
-{
-    if (err && err->code == RS_OK)
-        err->code = RS_ENOTFOUND;
-}
-
 /* First line of a libpq message, for log detail. */
 static void log_pq_text(struct rs_error *err, const char *what, const char *text)
 {
@@ -648,7 +642,39 @@ out:
 /* ---- users -------------------------------------------------------------- */
 
 #define USER_COLS                                                                                  \
-    "id, username, email, first_name, last_name, type, status, created_at, updated_at, version"
+    "id, username, email, first_name, last_name, type, status, created_at, updated_at, version,"   \
+    " phone, employee_id, department, position, location, role, manager_id, status_reason,"        \
+    " status_note, status_changed_at, custom_json, last_login_at, erased_at"
+/* What an insert or update writes, in the order user_params binds it. */
+#define USER_WRITE_COLS                                                                            \
+    "username, username_key, email, email_key, first_name, last_name, search_key, type, status,"   \
+    " phone, employee_id, employee_id_key, department, position, location, role, manager_id,"      \
+    " status_reason, status_note, status_changed_at, custom_json, last_login_at, erased_at,"       \
+    " updated_at, version"
+#define USER_WRITE_VALUES                                                                          \
+    "$1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20,"   \
+    " $21::jsonb, $22, $23, $24, $25"
+
+/* Optional text: '' in the table is "none". */
+static char *get_optional(PGresult *r, int row, int col)
+{
+    if (PQgetisnull(r, row, col))
+        return NULL;
+    const char *v = PQgetvalue(r, row, col);
+    return *v ? rs_xstrdup(v) : NULL;
+}
+
+/* The custom field values. jsonb prints a number without an exponent, so a
+ * large real (1e300) comes back as an integer jansson cannot hold; then all
+ * numbers are read as reals rather than losing the object. */
+static json_t *get_custom(PGresult *r, int row, int col)
+{
+    if (PQgetisnull(r, row, col))
+        return NULL;
+    const char *text = PQgetvalue(r, row, col);
+    json_t *v = json_loads(text, 0, NULL);
+    return v ? v : json_loads(text, JSON_DECODE_INT_AS_REAL, NULL);
+}
 
 /* Reads a row of USER_COLS into u (released on failure). */
 static int user_from_row(PGresult *r, int row, struct rs_user *ret, struct rs_error *err)
@@ -657,6 +683,8 @@ static int user_from_row(PGresult *r, int row, struct rs_user *ret, struct rs_er
     rs_user_init(&u);
     int bad = get_i64(r, row, 0, &u.id) || get_i64(r, row, 7, &u.created_at) ||
               get_i64(r, row, 8, &u.updated_at) || get_i64(r, row, 9, &u.version) ||
+              get_i64(r, row, 16, &u.manager_id) || get_i64(r, row, 19, &u.status_changed_at) ||
+              get_i64(r, row, 21, &u.last_login_at) || get_i64(r, row, 22, &u.erased_at) ||
               rs_user_type_parse(PQgetvalue(r, row, 5), &u.type) ||
               rs_user_status_parse(PQgetvalue(r, row, 6), &u.status);
     if (bad) {
@@ -667,60 +695,102 @@ static int user_from_row(PGresult *r, int row, struct rs_user *ret, struct rs_er
     u.email = get_str(r, row, 2);
     u.first_name = get_str(r, row, 3);
     u.last_name = get_str(r, row, 4);
+    u.phone = get_optional(r, row, 10);
+    u.employee_id = get_optional(r, row, 11);
+    u.department = get_optional(r, row, 12);
+    u.position = get_optional(r, row, 13);
+    u.location = get_optional(r, row, 14);
+    u.role = get_optional(r, row, 15);
+    u.status_reason = get_str(r, row, 17);
+    u.status_note = get_str(r, row, 18);
+    u.custom = get_custom(r, row, 20);
     *ret = u;
     return 0;
 }
 
-/* The folded keys a user row stores beside the display values. */
+/* What a user row stores beside the display values: the folded keys and the
+ * custom values as JSON text. */
 struct user_keys {
     char *username;
     char *email;
+    char *employee_id;
     char *search;
+    char *custom; /* NULL: no values */
 };
 
 static void user_keys_release(struct user_keys *k)
 {
     free(k->username);
     free(k->email);
+    free(k->employee_id);
     free(k->search);
+    free(k->custom);
 }
 
+/* As sqlite.c: the search key folds "username email first last employee_id"
+ * as one string, so both backends match the same rows. */
 static int user_keys_make(const struct rs_user *u, struct user_keys *ret, struct rs_error *err)
 {
-    const char *src[4] = {u->username, u->email, u->first_name, u->last_name};
-    char *fold[4] = {NULL, NULL, NULL, NULL};
-    int rc = 0;
-    for (int i = 0; i < 4; i++) {
-        fold[i] = src[i] ? rs_fold_key(src[i]) : NULL;
-        if (!fold[i]) {
-            rs_error_log(err, "could not fold user field %d (missing or invalid UTF-8)", i);
-            rc = rs_error_set(err, RS_EINTERNAL, "internal error");
-            goto out;
-        }
+    if (!u->username || !u->email || !u->first_name || !u->last_name) {
+        rs_error_log(err, "user write without a required field");
+        return rs_error_set(err, RS_EINTERNAL, "internal error");
     }
-    ret->search = rs_xasprintf("%s %s %s %s", fold[0], fold[1], fold[2], fold[3]);
-    ret->username = RS_TAKE_PTR(fold[0]);
-    ret->email = RS_TAKE_PTR(fold[1]);
-out:
-    for (int i = 0; i < 4; i++)
-        free(fold[i]);
-    return rc;
+    const char *employee_id = u->employee_id ? u->employee_id : "";
+    struct user_keys k = {0};
+    k.username = rs_fold_key(u->username);
+    k.email = rs_fold_key(u->email);
+    k.employee_id = rs_fold_key(employee_id);
+    char *joined = rs_xasprintf("%s %s %s %s %s", u->username, u->email, u->first_name,
+                                u->last_name, employee_id);
+    k.search = rs_fold_key(joined);
+    free(joined);
+    if (!k.username || !k.email || !k.employee_id || !k.search) {
+        user_keys_release(&k);
+        return rs_error_set(err, RS_EVALIDATION, "user fields are not valid UTF-8");
+    }
+    if (u->custom && json_object_size(u->custom) > 0) {
+        k.custom = json_dumps(u->custom, JSON_COMPACT | JSON_SORT_KEYS);
+        if (!k.custom)
+            abort(); /* jansson fails only when out of memory */
+    }
+    *ret = k;
+    return 0;
 }
 
+/* '' stands for "none" in optional text columns. */
+static int pp_optional(struct pg_params *p, const char *s)
+{
+    return pp_text(p, s ? s : "");
+}
+
+/* Binds USER_WRITE_COLS as $1..$25. */
 static void user_params(struct pg_params *p, const struct rs_user *u, const struct user_keys *k)
 {
-    pp_text(p, u->username);                    /* $1 */
-    pp_text(p, k->username);                    /* $2 */
-    pp_text(p, u->email);                       /* $3 */
-    pp_text(p, k->email);                       /* $4 */
-    pp_text(p, u->first_name);                  /* $5 */
-    pp_text(p, u->last_name);                   /* $6 */
-    pp_text(p, k->search);                      /* $7 */
-    pp_text(p, rs_user_type_name(u->type));     /* $8 */
-    pp_text(p, rs_user_status_name(u->status)); /* $9 */
-    pp_int(p, u->created_at);                   /* $10 */
-    pp_int(p, u->updated_at);                   /* $11 */
-    pp_int(p, u->version);                      /* $12 */
+    pp_text(p, u->username);
+    pp_text(p, k->username);
+    pp_text(p, u->email);
+    pp_text(p, k->email);
+    pp_text(p, u->first_name);
+    pp_text(p, u->last_name);
+    pp_text(p, k->search);
+    pp_text(p, rs_user_type_name(u->type));
+    pp_text(p, rs_user_status_name(u->status));
+    pp_optional(p, u->phone);
+    pp_optional(p, u->employee_id);
+    pp_text(p, k->employee_id);
+    pp_optional(p, u->department);
+    pp_optional(p, u->position);
+    pp_optional(p, u->location);
+    pp_optional(p, u->role);
+    pp_int_or_null(p, u->manager_id);
+    pp_text(p, u->status_reason);
+    pp_text(p, u->status_note);
+    pp_int(p, u->status_changed_at);
+    pp_text(p, k->custom);
+    pp_int(p, u->last_login_at);
+    pp_int(p, u->erased_at);
+    pp_int(p, u->updated_at);
+    pp_int(p, u->version);
 }
 
 static int pg_user_insert(struct rs_conn *rc_conn, struct rs_user *u, struct rs_error *err)
@@ -734,10 +804,10 @@ static int pg_user_insert(struct rs_conn *rc_conn, struct rs_user *u, struct rs_
         goto out;
     struct pg_params p = {0};
     user_params(&p, u, &k);
+    pp_int(&p, u->created_at); /* $26 */
     rc = pg_run(c,
-                "INSERT INTO users (username, username_key, email, email_key, first_name,"
-                " last_name, search_key, type, status, created_at, updated_at, version)"
-                " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING id",
+                "INSERT INTO users (" USER_WRITE_COLS ", created_at)"
+                " VALUES (" USER_WRITE_VALUES ", $26) RETURNING id",
                 &p, p.n, u, &res, err);
     if (rc)
         goto out;
@@ -765,7 +835,6 @@ static int user_get_where(struct pg_conn *c, const char *where, const char *valu
     if (rc)
         return rc;
     if (PQntuples(res) == 0) {
-        set_notfound(err);
         rc = -RS_ENOTFOUND;
     } else {
         rc = user_from_row(res, 0, ret, err);
@@ -782,12 +851,16 @@ static int pg_user_get(struct rs_conn *rc_conn, int64_t id, struct rs_user *ret,
     return user_get_where(to_pg(rc_conn), "id", buf, "", ret, err);
 }
 
+/* NO KEY UPDATE, not UPDATE: the row is changed but never its id, so writes
+ * that name this user as a manager (the foreign key takes KEY SHARE) need
+ * not wait for it, and two users made each other's manager at once get the
+ * cycle check instead of a deadlock. */
 static int pg_user_get_for_update(struct rs_conn *rc_conn, int64_t id, struct rs_user *ret,
                                   struct rs_error *err)
 {
     char buf[24];
     snprintf(buf, sizeof(buf), "%" PRId64, id);
-    return user_get_where(to_pg(rc_conn), "id", buf, " FOR UPDATE", ret, err);
+    return user_get_where(to_pg(rc_conn), "id", buf, " FOR NO KEY UPDATE", ret, err);
 }
 
 static int pg_user_get_by_username(struct rs_conn *rc_conn, const char *username_key,
@@ -807,13 +880,11 @@ static int pg_user_update(struct rs_conn *rc_conn, const struct rs_user *u,
         goto out;
     struct pg_params p = {0};
     user_params(&p, u, &k);
-    pp_int(&p, u->id);            /* $13 */
-    pp_int(&p, expected_version); /* $14 */
+    pp_int(&p, u->id);            /* $26 */
+    pp_int(&p, expected_version); /* $27 */
     rc = pg_run(c,
-                "UPDATE users SET username = $1, username_key = $2, email = $3, email_key = $4,"
-                " first_name = $5, last_name = $6, search_key = $7, type = $8, status = $9,"
-                " created_at = $10, updated_at = $11, version = $12"
-                " WHERE id = $13 AND version = $14",
+                "UPDATE users SET (" USER_WRITE_COLS ") = (" USER_WRITE_VALUES ")"
+                " WHERE id = $26 AND version = $27",
                 &p, p.n, u, &res, err);
     if (rc)
         goto out;
@@ -827,11 +898,9 @@ static int pg_user_update(struct rs_conn *rc_conn, const struct rs_user *u,
     if (rc)
         goto out;
     if (PQntuples(res) == 0) {
-        set_notfound(err);
         rc = -RS_ENOTFOUND;
     } else {
-        rc = rs_error_set(err, RS_EPRECONDITION, "user %" PRId64 " was changed by someone else",
-                          u->id);
+        rc = -RS_EPRECONDITION;
     }
 out:
     PQclear(res);
@@ -859,23 +928,27 @@ static int pg_users_exist(struct rs_conn *rc_conn, bool *ret, struct rs_error *e
  * SQLite's BINARY collation, so both backends page alike). */
 static const char *sort_column(enum rs_user_sort_field f, bool *ret_text)
 {
-    static const struct {
-        const char *col;
-        bool text;
-    } map[RS_SORT_FIELD_COUNT] = {
-        [RS_SORT_ID] = {"id", false},
-        [RS_SORT_USERNAME] = {"username_key", true},
-        [RS_SORT_EMAIL] = {"email_key", true},
-        [RS_SORT_FIRST_NAME] = {"first_name", true},
-        [RS_SORT_LAST_NAME] = {"last_name", true},
-        [RS_SORT_CREATED_AT] = {"created_at", false},
-        [RS_SORT_UPDATED_AT] = {"updated_at", false},
+    static const char *const cols[RS_SORT_FIELD_COUNT] = {
+        [RS_SORT_ID] = "id",
+        [RS_SORT_USERNAME] = "username_key",
+        [RS_SORT_EMAIL] = "email_key",
+        [RS_SORT_FIRST_NAME] = "first_name",
+        [RS_SORT_LAST_NAME] = "last_name",
+        [RS_SORT_CREATED_AT] = "created_at",
+        [RS_SORT_UPDATED_AT] = "updated_at",
+        [RS_SORT_DEPARTMENT] = "department",
+        [RS_SORT_LOCATION] = "location",
+        [RS_SORT_POSITION] = "position",
+        [RS_SORT_EMPLOYEE_ID] = "employee_id",
+        [RS_SORT_TYPE] = "type",
+        [RS_SORT_STATUS] = "status",
+        [RS_SORT_LAST_LOGIN_AT] = "last_login_at",
     };
     *ret_text = false;
     if ((unsigned)f >= RS_SORT_FIELD_COUNT)
         return NULL;
-    *ret_text = map[f].text;
-    return map[f].col;
+    *ret_text = !rs_sort_is_integer(f);
+    return cols[f];
 }
 
 /* "%" "_" "\" escaped for LIKE ... ESCAPE '\'. */
@@ -891,6 +964,61 @@ static char *like_escape(const char *s)
     }
     out[j] = '\0';
     return out;
+}
+
+static void filter_eq(struct pg_sql *sql, struct pg_params *p, const char *col, const char *v)
+{
+    if (v)
+        sql_add(sql, " AND %s = $%d", col, pp_text(p, v));
+}
+
+static void filter_int(struct pg_sql *sql, struct pg_params *p, const char *cond, int64_t v)
+{
+    if (v)
+        sql_add(sql, cond, pp_int(p, v));
+}
+
+/* Appends the WHERE clause of q's filters to sql. Returns the LIKE pattern
+ * bound for q->q (the caller frees it after the queries ran), or NULL. */
+static char *add_filter(struct pg_sql *sql, struct pg_params *p, const struct rs_user_query *q)
+{
+    char *pattern = NULL;
+    sql_add(sql, " WHERE TRUE");
+    if (q->q && *q->q) {
+        /* users_search_trgm serves this from three characters on. */
+        pattern = like_escape(q->q);
+        sql_add(sql, " AND search_key LIKE '%%' || $%d::text || '%%' ESCAPE E'\\\\'",
+                pp_text(p, pattern));
+    }
+    filter_eq(sql, p, "department", q->department);
+    filter_eq(sql, p, "location", q->location);
+    filter_eq(sql, p, "position", q->position);
+    filter_eq(sql, p, "role", q->role);
+    filter_int(sql, p, " AND manager_id = $%d", q->manager_id);
+    filter_int(sql, p, " AND created_at >= $%d", q->created_after);
+    filter_int(sql, p, " AND created_at <= $%d", q->created_before);
+    filter_int(sql, p, " AND last_login_at >= $%d", q->last_login_after);
+    filter_int(sql, p, " AND last_login_at <= $%d AND last_login_at > 0", q->last_login_before);
+    for (int i = 0; i < q->ncf && i < RS_QUERY_MAX_CF; i++) {
+        /* The value's text as SQLite's CAST gives it: strings and booleans
+         * as ->> prints them, integers as stored; a real (stored by jansson
+         * with 17 digits, 0.1 as 0.10000000000000001) as its shortest form,
+         * with ".0" when that has no point (3.0, 1.0e-05), as SQLite does. */
+        int k = pp_text(p, q->cf_keys[i]);
+        sql_add(sql,
+                " AND (CASE WHEN jsonb_typeof(custom_json -> $%d::text) = 'number'"
+                " AND strpos(custom_json ->> $%d::text, '.') > 0"
+                " THEN regexp_replace(((custom_json ->> $%d::text)::float8)::text,"
+                " '^(-?[0-9]+)(e|$)', '\\1.0\\2')"
+                " ELSE custom_json ->> $%d::text END) = $%d::text",
+                k, k, k, k, pp_text(p, q->cf_values[i]));
+    }
+    if (q->has_status)
+        sql_add(sql, " AND status COLLATE \"C\" = $%d",
+                pp_text(p, rs_user_status_name(q->status)));
+    if (q->has_type)
+        sql_add(sql, " AND type = $%d", pp_text(p, rs_user_type_name(q->type)));
+    return pattern;
 }
 
 static int bad_cursor(struct rs_error *err)
@@ -989,16 +1117,7 @@ static int pg_user_list(struct rs_conn *rc_conn, const struct rs_user_query *q,
         limit = RS_LIST_LIMIT_MAX;
 
     /* The filter: its parameters come first so the count can reuse them. */
-    sql_add(&where, " WHERE TRUE");
-    if (q->q && *q->q) {
-        pattern = like_escape(q->q);
-        sql_add(&where, " AND search_key LIKE '%%' || $%d::text || '%%' ESCAPE E'\\\\'",
-                pp_text(&p, pattern));
-    }
-    if (q->has_status)
-        sql_add(&where, " AND status = $%d", pp_text(&p, rs_user_status_name(q->status)));
-    if (q->has_type)
-        sql_add(&where, " AND type = $%d", pp_text(&p, rs_user_type_name(q->type)));
+    pattern = add_filter(&where, &p, q);
     int nfilter = p.n;
 
     /* Total, ignoring the cursor. */
@@ -1023,6 +1142,8 @@ static int pg_user_list(struct rs_conn *rc_conn, const struct rs_user_query *q,
     sql_add(&sql, "SELECT " USER_COLS " FROM users%s", where.buf);
     add_order(&sql, q);
     sql_add(&sql, " LIMIT $%d", pp_int(&p, (int64_t)limit + 1));
+    if (q->offset > 0 && !q->has_cursor)
+        sql_add(&sql, " OFFSET $%d", pp_int(&p, q->offset));
     rc = pg_run(c, sql.buf, &p, p.n, NULL, &res, err);
     if (rc)
         goto out;
@@ -1247,7 +1368,6 @@ static int apikey_get_where(struct pg_conn *c, const char *where, const char *va
     if (rc)
         return rc;
     if (PQntuples(res) == 0) {
-        set_notfound(err);
         rc = -RS_ENOTFOUND;
     } else {
         rc = apikey_from_row(res, 0, ret, err);
@@ -1329,7 +1449,6 @@ static int pg_apikey_revoke(struct rs_conn *rc_conn, int64_t id, int64_t at, str
     if (rc)
         return rc;
     if (PQntuples(res) == 0) {
-        set_notfound(err);
         rc = -RS_ENOTFOUND;
     } else {
         rc = rs_error_set(err, RS_ECONFLICT, "api key %lld is already revoked", (long long)id);
@@ -1349,9 +1468,334 @@ static int pg_apikey_touch(struct rs_conn *rc_conn, int64_t id, int64_t at, stru
     if (rc)
         return rc;
     if (strcmp(PQcmdTuples(res), "0") == 0) {
-        set_notfound(err);
         rc = -RS_ENOTFOUND;
     }
+    PQclear(res);
+    return rc;
+}
+
+/* ---- managers, counts, settings, custom fields --------------------------- */
+
+/* pg_advisory_xact_lock key that serialises manager changes ("mgrs"). */
+#define PG_MANAGER_LOCK_KEY "1835496051"
+
+/* One query: the managers above from_id, nearest first, up to and including
+ * the first repeat. In a transaction it first takes a lock that every other
+ * manager check waits for until this transaction ends: under READ COMMITTED
+ * two concurrent changes (a reports to b, b reports to a) would otherwise
+ * each see a chain without the other and together make a loop. */
+static int pg_user_manager_chain(struct rs_conn *rc_conn, int64_t from_id, int max,
+                                 int64_t *ret_ids, char **ret_names, int *ret_n,
+                                 struct rs_error *err)
+{
+    struct pg_conn *c = to_pg(rc_conn);
+    if (max <= 0) {
+        *ret_n = 0;
+        return 0;
+    }
+    if (PQtransactionStatus(c->pq) == PQTRANS_INTRANS) {
+        int rc = pg_simple(c, "SELECT pg_advisory_xact_lock(" PG_MANAGER_LOCK_KEY ")",
+                           "manager lock", err);
+        if (rc)
+            return rc;
+    }
+    struct pg_params p = {0};
+    pp_int(&p, from_id);
+    pp_int(&p, max);
+    PGresult *res = NULL;
+    int rc = pg_run(c,
+                    "WITH RECURSIVE chain (id, username, next, depth, path, repeat) AS ("
+                    " SELECT m.id, m.username, m.manager_id, 1, ARRAY[m.id], false"
+                    " FROM users u JOIN users m ON m.id = u.manager_id WHERE u.id = $1"
+                    " UNION ALL"
+                    " SELECT m.id, m.username, m.manager_id, c.depth + 1, c.path || m.id,"
+                    " m.id = ANY (c.path)"
+                    " FROM chain c JOIN users m ON m.id = c.next"
+                    " WHERE NOT c.repeat AND c.depth < $2)"
+                    " SELECT id, username FROM chain ORDER BY depth",
+                    &p, p.n, NULL, &res, err);
+    if (rc)
+        return rc;
+    int n = PQntuples(res);
+    if (n > max) {
+        PQclear(res);
+        return bad_data("manager chain", err);
+    }
+    for (int i = 0; i < n; i++) {
+        if (get_i64(res, i, 0, &ret_ids[i])) {
+            for (int j = 0; j < i; j++)
+                free(ret_names[j]);
+            PQclear(res);
+            return bad_data("manager chain", err);
+        }
+        ret_names[i] = get_str(res, i, 1);
+    }
+    PQclear(res);
+    *ret_n = n;
+    return 0;
+}
+
+/* Inside a transaction the counted rows stay locked until it ends (FOR
+ * UPDATE re-reads a row another transaction changed, so the sum is current),
+ * taken in key order as the users trigger takes them. */
+static int pg_user_count_status(struct rs_conn *rc_conn, enum rs_user_status status, int type,
+                                int64_t *ret, struct rs_error *err)
+{
+    struct pg_conn *c = to_pg(rc_conn);
+    bool lock = PQtransactionStatus(c->pq) == PQTRANS_INTRANS;
+    struct pg_params p = {0};
+    pp_text(&p, rs_user_status_name(status));
+    if (type >= 0)
+        pp_text(&p, rs_user_type_name((enum rs_user_type)type));
+    char *sql = rs_xasprintf("SELECT coalesce(sum(n), 0) FROM (SELECT n FROM user_counts"
+                             " WHERE status = $1%s ORDER BY status, type%s) s",
+                             type >= 0 ? " AND type = $2" : "", lock ? " FOR UPDATE" : "");
+    PGresult *res = NULL;
+    int rc = pg_run(c, sql, &p, p.n, NULL, &res, err);
+    free(sql);
+    if (rc)
+        return rc;
+    int64_t n;
+    if (PQntuples(res) != 1 || get_i64(res, 0, 0, &n))
+        rc = bad_data("user_counts", err);
+    else
+        *ret = n;
+    PQclear(res);
+    return rc;
+}
+
+static int pg_apikey_revoke_user(struct rs_conn *rc_conn, int64_t user_id, int64_t at,
+                                 struct rs_error *err)
+{
+    struct pg_params p = {0};
+    pp_int(&p, at);
+    pp_int(&p, user_id);
+    PGresult *res = NULL;
+    int rc = pg_run(to_pg(rc_conn),
+                    "UPDATE api_keys SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL",
+                    &p, p.n, NULL, &res, err);
+    PQclear(res);
+    return rc;
+}
+
+static int pg_settings_get(struct rs_conn *rc_conn, const char *key, char **ret_json,
+                           int64_t *ret_version, struct rs_error *err)
+{
+    struct pg_params p = {0};
+    pp_text(&p, key);
+    PGresult *res = NULL;
+    int rc = pg_run(to_pg(rc_conn), "SELECT value, version FROM settings WHERE key = $1", &p,
+                    p.n, NULL, &res, err);
+    if (rc)
+        return rc;
+    int64_t version;
+    if (PQntuples(res) == 0) {
+        rc = -RS_ENOTFOUND;
+    } else if (get_i64(res, 0, 1, &version)) {
+        rc = bad_data("settings", err);
+    } else {
+        *ret_json = get_str(res, 0, 0);
+        *ret_version = version;
+    }
+    PQclear(res);
+    return rc;
+}
+
+static int pg_settings_put(struct rs_conn *rc_conn, const char *key, const char *json,
+                           int64_t version, int64_t expected_version, int64_t at,
+                           struct rs_error *err)
+{
+    struct pg_params p = {0};
+    pp_text(&p, key);
+    pp_text(&p, json);
+    pp_int(&p, version);
+    pp_int(&p, at);
+    const char *sql = "INSERT INTO settings (key, value, version, updated_at)"
+                      " VALUES ($1, $2, $3, $4) ON CONFLICT (key) DO NOTHING";
+    if (expected_version != 0) {
+        pp_int(&p, expected_version);
+        sql = "UPDATE settings SET value = $2, version = $3, updated_at = $4"
+              " WHERE key = $1 AND version = $5";
+    }
+    PGresult *res = NULL;
+    int rc = pg_run(to_pg(rc_conn), sql, &p, p.n, NULL, &res, err);
+    if (rc)
+        return rc;
+    /* Bare, as in sqlite.c: the caller words the message. */
+    if (strcmp(PQcmdTuples(res), "1") != 0)
+        rc = -RS_EPRECONDITION;
+    PQclear(res);
+    return rc;
+}
+
+#define CF_COLS                                                                                    \
+    "id, key, label, type, required, default_json, options_json, pattern, min, max, active,"       \
+    " created_at, updated_at, version"
+
+static json_t *get_json(PGresult *r, int row, int col)
+{
+    return PQgetisnull(r, row, col) ? NULL
+                                    : json_loads(PQgetvalue(r, row, col), JSON_DECODE_ANY, NULL);
+}
+
+static bool get_bool(PGresult *r, int row, int col)
+{
+    return !PQgetisnull(r, row, col) && strcmp(PQgetvalue(r, row, col), "t") == 0;
+}
+
+/* A float8 column; false for SQL NULL or what does not parse. */
+static bool get_double(PGresult *r, int row, int col, double *ret)
+{
+    if (PQgetisnull(r, row, col))
+        return false;
+    char *end;
+    errno = 0;
+    double d = strtod(PQgetvalue(r, row, col), &end);
+    if (errno || *end)
+        return false;
+    *ret = d;
+    return true;
+}
+
+static int cf_from_row(PGresult *r, int row, struct rs_custom_field *ret, struct rs_error *err)
+{
+    struct rs_custom_field f;
+    rs_custom_field_init(&f);
+    if (get_i64(r, row, 0, &f.id) || get_i64(r, row, 11, &f.created_at) ||
+        get_i64(r, row, 12, &f.updated_at) || get_i64(r, row, 13, &f.version) ||
+        rs_cf_type_parse(PQgetvalue(r, row, 3), &f.type) < 0) {
+        rs_custom_field_release(&f);
+        return bad_data("custom_fields", err);
+    }
+    f.key = get_str(r, row, 1);
+    f.label = get_str(r, row, 2);
+    f.required = get_bool(r, row, 4);
+    f.default_value = get_json(r, row, 5);
+    f.options = get_json(r, row, 6);
+    f.pattern = get_str(r, row, 7);
+    f.has_min = get_double(r, row, 8, &f.min);
+    f.has_max = get_double(r, row, 9, &f.max);
+    f.active = get_bool(r, row, 10);
+    *ret = f;
+    return 0;
+}
+
+static int pg_cf_list(struct rs_conn *rc_conn, struct rs_custom_field **ret_items,
+                      size_t *ret_count, struct rs_error *err)
+{
+    PGresult *res = NULL;
+    int rc = pg_run(to_pg(rc_conn), "SELECT " CF_COLS " FROM custom_fields ORDER BY id", NULL, 0,
+                    NULL, &res, err);
+    if (rc)
+        return rc;
+    size_t n = (size_t)PQntuples(res);
+    struct rs_custom_field *items = rs_xcalloc(n ? n : 1, sizeof(*items));
+    size_t i = 0;
+    for (; i < n; i++) {
+        rc = cf_from_row(res, (int)i, &items[i], err);
+        if (rc)
+            break;
+    }
+    PQclear(res);
+    if (rc) {
+        for (size_t j = 0; j < i; j++)
+            rs_custom_field_release(&items[j]);
+        free(items);
+        return rc;
+    }
+    *ret_items = items;
+    *ret_count = n;
+    return 0;
+}
+
+/* A JSON value as text for a TEXT column, or NULL. */
+static char *json_text_or_null(const json_t *v)
+{
+    if (!v)
+        return NULL;
+    char *s = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+    if (!s)
+        abort(); /* jansson fails only when out of memory */
+    return s;
+}
+
+/* A bound as float8 text: 17 significant digits read back exactly. */
+static int pp_double_or_null(struct pg_params *p, bool has, double v)
+{
+    if (!has)
+        return pp_add(p, NULL, 0, 0);
+    int i = p->n;
+    if (i >= PG_MAX_PARAMS)
+        abort();
+    snprintf(p->ints[i], sizeof(p->ints[i]), "%.17g", v);
+    return pp_add(p, p->ints[i], 0, 0);
+}
+
+/* Binds the definition's writable columns as $1..$8 (label, required,
+ * default_json, options_json, pattern, min, max, active). */
+static void cf_params(struct pg_params *p, const struct rs_custom_field *f, const char *def,
+                      const char *opts)
+{
+    pp_text(p, f->label);
+    pp_text(p, f->required ? "true" : "false");
+    pp_text(p, def);
+    pp_text(p, opts);
+    pp_text(p, f->pattern);
+    pp_double_or_null(p, f->has_min, f->min);
+    pp_double_or_null(p, f->has_max, f->max);
+    pp_text(p, f->active ? "true" : "false");
+}
+
+static int pg_cf_insert(struct rs_conn *rc_conn, struct rs_custom_field *f, struct rs_error *err)
+{
+    _cleanup_free_ char *def = json_text_or_null(f->default_value);
+    _cleanup_free_ char *opts = json_text_or_null(f->options);
+    struct pg_params p = {0};
+    cf_params(&p, f, def, opts);
+    pp_text(&p, f->key);                  /* $9 */
+    pp_text(&p, rs_cf_type_name(f->type)); /* $10 */
+    pp_int(&p, f->created_at);            /* $11 */
+    pp_int(&p, f->updated_at);            /* $12 */
+    pp_int(&p, f->version);               /* $13 */
+    PGresult *res = NULL;
+    int rc = pg_run(to_pg(rc_conn),
+                    "INSERT INTO custom_fields (label, required, default_json, options_json,"
+                    " pattern, min, max, active, key, type, created_at, updated_at, version)"
+                    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
+                    " RETURNING id",
+                    &p, p.n, NULL, &res, err);
+    if (rc)
+        return rc;
+    int64_t id;
+    if (PQntuples(res) != 1 || get_i64(res, 0, 0, &id))
+        rc = bad_data("custom_fields insert", err);
+    else
+        f->id = id;
+    PQclear(res);
+    return rc;
+}
+
+static int pg_cf_update(struct rs_conn *rc_conn, const struct rs_custom_field *f,
+                        int64_t expected_version, struct rs_error *err)
+{
+    _cleanup_free_ char *def = json_text_or_null(f->default_value);
+    _cleanup_free_ char *opts = json_text_or_null(f->options);
+    struct pg_params p = {0};
+    cf_params(&p, f, def, opts);
+    pp_int(&p, f->updated_at);       /* $9 */
+    pp_int(&p, f->version);          /* $10 */
+    pp_int(&p, f->id);               /* $11 */
+    pp_int(&p, expected_version);    /* $12 */
+    PGresult *res = NULL;
+    int rc = pg_run(to_pg(rc_conn),
+                    "UPDATE custom_fields SET label = $1, required = $2, default_json = $3,"
+                    " options_json = $4, pattern = $5, min = $6, max = $7, active = $8,"
+                    " updated_at = $9, version = $10 WHERE id = $11 AND version = $12",
+                    &p, p.n, NULL, &res, err);
+    if (rc)
+        return rc;
+    if (strcmp(PQcmdTuples(res), "1") != 0)
+        rc = -RS_EPRECONDITION; /* bare, as in sqlite.c */
     PQclear(res);
     return rc;
 }
@@ -1378,6 +1822,14 @@ static const struct rs_store_ops pg_ops = {
     .user_get_for_update = pg_user_get_for_update,
     .user_list = pg_user_list,
     .users_exist = pg_users_exist,
+    .user_manager_chain = pg_user_manager_chain,
+    .user_count_status = pg_user_count_status,
+    .apikey_revoke_user = pg_apikey_revoke_user,
+    .settings_get = pg_settings_get,
+    .settings_put = pg_settings_put,
+    .cf_list = pg_cf_list,
+    .cf_insert = pg_cf_insert,
+    .cf_update = pg_cf_update,
     .audit_insert = pg_audit_insert,
     .audit_list_target = pg_audit_list_target,
     .apikey_insert = pg_apikey_insert,

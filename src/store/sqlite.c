@@ -917,7 +917,6 @@ static void push_sort_value(struct binds *b, enum rs_user_sort_field f, const ch
  * (all equal AND id > last_id). */
 static void build_cursor(const struct rs_user_query *q, struct sqlbuf *sql, struct binds *b)
 {
-    bool id_desc = q->nsort > 0 ? q->sort[q->nsort - 1].desc : false;
     sb_add(sql, " AND (");
     for (int i = 0; i <= q->nsort; i++) {
         if (i > 0)
@@ -933,7 +932,7 @@ static void build_cursor(const struct rs_user_query *q, struct sqlbuf *sql, stru
             sb_add(sql, q->sort[i].desc ? " < ?" : " > ?");
             push_sort_value(b, q->sort[i].field, q->cursor.values[i]);
         } else {
-            sb_add(sql, id_desc ? "id < ?" : "id > ?");
+            sb_add(sql, "id > ?"); /* ties: ascending id, whatever the sort */
             bind_push_int(b, q->cursor.id);
         }
         sb_add(sql, ")");
@@ -982,8 +981,7 @@ static int sq_user_list(struct rs_conn *cb, const struct rs_user_query *q,
         sb_add(&sql, sort_cols[q->sort[i].field]);
         sb_add(&sql, q->sort[i].desc ? " DESC, " : ", ");
     }
-    bool id_desc = q->nsort > 0 ? q->sort[q->nsort - 1].desc : false;
-    sb_add(&sql, id_desc ? "id DESC" : "id");
+    sb_add(&sql, "id");
     char lim[32];
     snprintf(lim, sizeof(lim), " LIMIT %d", q->limit + 1);
     sb_add(&sql, lim);

@@ -14,9 +14,10 @@ int rs_svc_require(struct rs_ctx *ctx, enum rs_resource res, enum rs_level level
 /* Encodes j (stealing the reference) as compact JSON text; caller frees. */
 char *rs_json_text(json_t *j);
 
-/* The users settings as stored (defaults when never written), read on c. */
+/* The users settings as stored, read on c; the defaults (version 1) when
+ * never written, with *ret_stored false (ret_stored may be NULL). */
 int rs_settings_load(struct rs_ctx *ctx, struct rs_conn *c, struct rs_user_settings *ret,
-                     struct rs_error *err) RS_WUR;
+                     bool *ret_stored, struct rs_error *err) RS_WUR;
 /* Frees a list of custom field definitions. */
 void rs_fields_free(struct rs_custom_field *items, size_t n);
 

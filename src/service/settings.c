@@ -5,13 +5,15 @@
 #define SETTINGS_KEY "users"
 
 int rs_settings_load(struct rs_ctx *ctx, struct rs_conn *c, struct rs_user_settings *ret,
-                     struct rs_error *err)
+                     bool *ret_stored, struct rs_error *err)
 {
     char *text = NULL;
     int64_t version = 0;
     int r = ctx->store->ops->settings_get(c, SETTINGS_KEY, &text, &version, err);
     if (r == -RS_ENOTFOUND) {
         rs_user_settings_defaults(ret);
+        if (ret_stored)
+            *ret_stored = false;
         return 0;
     }
     if (r < 0)
@@ -24,8 +26,11 @@ int rs_settings_load(struct rs_ctx *ctx, struct rs_conn *c, struct rs_user_setti
     }
     r = rs_user_settings_from_json(doc, ret, err);
     json_decref(doc);
-    if (r == 0)
+    if (r == 0) {
         ret->version = version;
+        if (ret_stored)
+            *ret_stored = true;
+    }
     return r;
 }
 
@@ -44,7 +49,7 @@ int rs_svc_settings_get(struct rs_ctx *ctx, struct rs_user_settings *ret, struct
     struct rs_conn *c = rs_ctx_read_conn(ctx, err);
     if (!c)
         return -RS_EUNAVAILABLE;
-    return rs_settings_load(ctx, c, ret, err);
+    return rs_settings_load(ctx, c, ret, NULL, err);
 }
 
 int rs_svc_settings_patch(struct rs_ctx *ctx, json_t *patch, int64_t expected_version,
@@ -60,7 +65,8 @@ int rs_svc_settings_patch(struct rs_ctx *ctx, json_t *patch, int64_t expected_ve
     r = rs_tx_begin(ctx, &tx, err);
     if (r < 0)
         return r;
-    r = rs_settings_load(ctx, tx.conn, &before, err);
+    bool stored = false;
+    r = rs_settings_load(ctx, tx.conn, &before, &stored, err);
     if (r < 0)
         goto abort;
     have_before = true;
@@ -75,22 +81,14 @@ int rs_svc_settings_patch(struct rs_ctx *ctx, json_t *patch, int64_t expected_ve
     if (r < 0)
         goto abort;
     have_after = true;
-    /* A document that was never stored is version 1 of the defaults; the
-     * first write stores version 2. */
-    char *probe = NULL;
-    int64_t stored = 0;
-    int g = ctx->store->ops->settings_get(tx.conn, "users", &probe, &stored, err);
-    free(probe);
-    if (g < 0 && g != -RS_ENOTFOUND) {
-        r = g;
-        goto abort;
-    }
+    /* A document never stored is version 1 of the defaults; the first write
+     * stores version 2 where none existed. */
     after.version = before.version + 1;
     before_json = rs_json_text(rs_user_settings_to_json(&before));
     json_t *doc = rs_user_settings_to_json(&after);
     after_json = rs_json_text(doc);
-    r = ctx->store->ops->settings_put(tx.conn, "users", after_json, after.version,
-                                      g == -RS_ENOTFOUND ? 0 : stored, rs_ctx_now(ctx), err);
+    r = ctx->store->ops->settings_put(tx.conn, SETTINGS_KEY, after_json, after.version,
+                                      stored ? before.version : 0, rs_ctx_now(ctx), err);
     if (r == -RS_EPRECONDITION)
         r = rs_error_set(err, RS_EPRECONDITION, "the settings changed meanwhile; retry");
     if (r < 0)

@@ -22,7 +22,7 @@ static int env_load(struct rs_ctx *ctx, struct rs_tx *tx, struct write_env *env,
                     struct rs_error *err)
 {
     memset(env, 0, sizeof(*env));
-    int r = rs_settings_load(ctx, tx->conn, &env->settings, err);
+    int r = rs_settings_load(ctx, tx->conn, &env->settings, NULL, err);
     if (r < 0)
         return r;
     r = ctx->store->ops->cf_list(tx->conn, &env->fields, &env->nfields, err);

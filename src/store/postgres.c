@@ -834,11 +834,10 @@ static int user_get_where(struct pg_conn *c, const char *where, const char *valu
     free(sql);
     if (rc)
         return rc;
-    if (PQntuples(res) == 0) {
-        rc = -RS_ENOTFOUND;
-    } else {
+    if (PQntuples(res) == 0)
+        rc = -RS_ENOTFOUND; /* bare, as store.h says */
+    else
         rc = user_from_row(res, 0, ret, err);
-    }
     PQclear(res);
     return rc;
 }
@@ -897,11 +896,8 @@ static int pg_user_update(struct rs_conn *rc_conn, const struct rs_user *u,
     rc = pg_run(c, "SELECT 1 FROM users WHERE id = $1", &q, q.n, NULL, &res, err);
     if (rc)
         goto out;
-    if (PQntuples(res) == 0) {
-        rc = -RS_ENOTFOUND;
-    } else {
-        rc = -RS_EPRECONDITION;
-    }
+    /* Bare codes, as sqlite.c: the caller words the message. */
+    rc = PQntuples(res) == 0 ? -RS_ENOTFOUND : -RS_EPRECONDITION;
 out:
     PQclear(res);
     user_keys_release(&k);
@@ -1367,11 +1363,10 @@ static int apikey_get_where(struct pg_conn *c, const char *where, const char *va
     free(sql);
     if (rc)
         return rc;
-    if (PQntuples(res) == 0) {
+    if (PQntuples(res) == 0)
         rc = -RS_ENOTFOUND;
-    } else {
+    else
         rc = apikey_from_row(res, 0, ret, err);
-    }
     PQclear(res);
     return rc;
 }
@@ -1448,11 +1443,10 @@ static int pg_apikey_revoke(struct rs_conn *rc_conn, int64_t id, int64_t at, str
     rc = pg_run(c, "SELECT 1 FROM api_keys WHERE id = $1", &q, q.n, NULL, &res, err);
     if (rc)
         return rc;
-    if (PQntuples(res) == 0) {
+    if (PQntuples(res) == 0)
         rc = -RS_ENOTFOUND;
-    } else {
+    else
         rc = rs_error_set(err, RS_ECONFLICT, "api key %lld is already revoked", (long long)id);
-    }
     PQclear(res);
     return rc;
 }
@@ -1467,9 +1461,8 @@ static int pg_apikey_touch(struct rs_conn *rc_conn, int64_t id, int64_t at, stru
                     NULL, &res, err);
     if (rc)
         return rc;
-    if (strcmp(PQcmdTuples(res), "0") == 0) {
+    if (strcmp(PQcmdTuples(res), "0") == 0)
         rc = -RS_ENOTFOUND;
-    }
     PQclear(res);
     return rc;
 }
@@ -1590,7 +1583,7 @@ static int pg_settings_get(struct rs_conn *rc_conn, const char *key, char **ret_
         return rc;
     int64_t version;
     if (PQntuples(res) == 0) {
-        rc = -RS_ENOTFOUND;
+        rc = -RS_ENOTFOUND; /* never written */
     } else if (get_i64(res, 0, 1, &version)) {
         rc = bad_data("settings", err);
     } else {

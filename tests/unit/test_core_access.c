@@ -14,11 +14,16 @@
 static enum rs_level expected_active(enum rs_user_type t, enum rs_resource r)
 {
     static const enum rs_level table[RS_USER_TYPE_COUNT][RS_RES_COUNT] = {
-        /*                 users            api_keys         audit            system */
-        [RS_USER_STANDARD] = {RS_LEVEL_READ, RS_LEVEL_NONE, RS_LEVEL_NONE, RS_LEVEL_NONE},
-        [RS_USER_ADMIN] = {RS_LEVEL_ADMIN, RS_LEVEL_ADMIN, RS_LEVEL_ADMIN, RS_LEVEL_ADMIN},
-        [RS_USER_API] = {RS_LEVEL_READ, RS_LEVEL_NONE, RS_LEVEL_NONE, RS_LEVEL_NONE},
-        [RS_USER_GUEST] = {RS_LEVEL_NONE, RS_LEVEL_NONE, RS_LEVEL_NONE, RS_LEVEL_NONE},
+        /*                 users          api_keys       audit          system      settings */
+        [RS_USER_STANDARD] = {RS_LEVEL_READ, RS_LEVEL_NONE, RS_LEVEL_NONE, RS_LEVEL_NONE,
+                              RS_LEVEL_NONE},
+        [RS_USER_ADMIN] = {RS_LEVEL_ADMIN, RS_LEVEL_ADMIN, RS_LEVEL_ADMIN, RS_LEVEL_ADMIN,
+                           RS_LEVEL_ADMIN},
+        [RS_USER_API] = {RS_LEVEL_READ, RS_LEVEL_NONE, RS_LEVEL_NONE, RS_LEVEL_NONE,
+                         RS_LEVEL_NONE},
+        /* Guests are capped at read. */
+        [RS_USER_GUEST] = {RS_LEVEL_READ, RS_LEVEL_NONE, RS_LEVEL_NONE, RS_LEVEL_NONE,
+                           RS_LEVEL_NONE},
     };
     return table[t][r];
 }
@@ -65,7 +70,8 @@ static void allows(void **state)
     assert_false(
         rs_access_allows(RS_USER_STANDARD, RS_STATUS_ACTIVE, RS_RES_USERS, RS_LEVEL_WRITE));
     assert_false(rs_access_allows(RS_USER_API, RS_STATUS_ACTIVE, RS_RES_AUDIT, RS_LEVEL_READ));
-    assert_false(rs_access_allows(RS_USER_GUEST, RS_STATUS_ACTIVE, RS_RES_USERS, RS_LEVEL_READ));
+    assert_true(rs_access_allows(RS_USER_GUEST, RS_STATUS_ACTIVE, RS_RES_USERS, RS_LEVEL_READ));
+    assert_false(rs_access_allows(RS_USER_GUEST, RS_STATUS_ACTIVE, RS_RES_USERS, RS_LEVEL_WRITE));
     assert_false(rs_access_allows(RS_USER_ADMIN, RS_STATUS_LOCKED, RS_RES_USERS, RS_LEVEL_READ));
     /* Needing nothing is always allowed. */
     assert_true(rs_access_allows(RS_USER_GUEST, RS_STATUS_LOCKED, RS_RES_USERS, RS_LEVEL_NONE));

@@ -392,6 +392,35 @@ static int step_simple(struct sq_conn *c, enum stmt_id id, const char *what, str
     return r;
 }
 
+/* Steps st to the end, reading each row into a growing array of items of
+ * `size` bytes; on failure releases what was read. Resets st. */
+static int collect_rows(struct sq_conn *c, sqlite3_stmt *st, size_t size,
+                        void (*read)(sqlite3_stmt *, void *), void (*release)(void *),
+                        const char *what, void **ret_items, size_t *ret_count,
+                        struct rs_error *err)
+{
+    char *items = NULL;
+    size_t n = 0, cap = 0;
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (n == cap) {
+            cap = cap ? cap * 2 : 8;
+            items = rs_xrealloc(items, cap * size);
+        }
+        read(st, items + n++ * size);
+    }
+    done(st);
+    if (rc != SQLITE_DONE) {
+        for (size_t i = 0; i < n; i++)
+            release(items + i * size);
+        free(items);
+        return db_error(c, rc, what, err);
+    }
+    *ret_items = items;
+    *ret_count = n;
+    return 0;
+}
+
 static int sq_ping(struct rs_conn *c, struct rs_error *err)
 {
     return step_simple(CONN(c), ST_PING, "ping", err);
@@ -1151,6 +1180,16 @@ static void read_key(sqlite3_stmt *st, struct rs_apikey *k)
     k->owner_status = (int)s;
 }
 
+static void read_key_item(sqlite3_stmt *st, void *item)
+{
+    read_key(st, item);
+}
+
+static void release_key_item(void *item)
+{
+    rs_apikey_release(item);
+}
+
 static int sq_apikey_insert(struct rs_conn *cb, struct rs_apikey *k, struct rs_error *err)
 {
     struct sq_conn *c = CONN(cb);
@@ -1219,26 +1258,8 @@ static int sq_apikey_list(struct rs_conn *cb, int64_t user_id, struct rs_apikey 
         return -RS_EINTERNAL;
     if (user_id > 0)
         sqlite3_bind_int64(st, 1, user_id);
-    struct rs_apikey *items = NULL;
-    size_t n = 0, cap = 0;
-    int rc;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        if (n == cap) {
-            cap = cap ? cap * 2 : 8;
-            items = rs_xrealloc(items, cap * sizeof(*items));
-        }
-        read_key(st, &items[n++]);
-    }
-    done(st);
-    if (rc != SQLITE_DONE) {
-        for (size_t i = 0; i < n; i++)
-            rs_apikey_release(&items[i]);
-        free(items);
-        return db_error(c, rc, "list api keys", err);
-    }
-    *ret_items = items;
-    *ret_count = n;
-    return 0;
+    return collect_rows(c, st, sizeof(struct rs_apikey), read_key_item, release_key_item,
+                        "list api keys", (void **)ret_items, ret_count, err);
 }
 
 static int key_update(struct sq_conn *c, enum stmt_id id, int64_t key, int64_t at,
@@ -1433,6 +1454,16 @@ static void read_cf(sqlite3_stmt *st, struct rs_custom_field *f)
     f->version = sqlite3_column_int64(st, 13);
 }
 
+static void read_cf_item(sqlite3_stmt *st, void *item)
+{
+    read_cf(st, item);
+}
+
+static void release_cf_item(void *item)
+{
+    rs_custom_field_release(item);
+}
+
 static int sq_cf_list(struct rs_conn *cb, struct rs_custom_field **ret_items, size_t *ret_count,
                       struct rs_error *err)
 {
@@ -1440,26 +1471,8 @@ static int sq_cf_list(struct rs_conn *cb, struct rs_custom_field **ret_items, si
     sqlite3_stmt *st = stmt(c, ST_CF_LIST, err);
     if (!st)
         return -RS_EINTERNAL;
-    struct rs_custom_field *items = NULL;
-    size_t n = 0, cap = 0;
-    int rc;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        if (n == cap) {
-            cap = cap ? cap * 2 : 8;
-            items = rs_xrealloc(items, cap * sizeof(*items));
-        }
-        read_cf(st, &items[n++]);
-    }
-    done(st);
-    if (rc != SQLITE_DONE) {
-        for (size_t i = 0; i < n; i++)
-            rs_custom_field_release(&items[i]);
-        free(items);
-        return db_error(c, rc, "list custom fields", err);
-    }
-    *ret_items = items;
-    *ret_count = n;
-    return 0;
+    return collect_rows(c, st, sizeof(struct rs_custom_field), read_cf_item, release_cf_item,
+                        "list custom fields", (void **)ret_items, ret_count, err);
 }
 
 static char *json_text_or_null(const json_t *v)

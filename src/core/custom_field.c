@@ -123,6 +123,10 @@ static int value_check(const struct rs_custom_field *f, const json_t *v, const c
         double d = json_number_value(v);
         if (!isfinite(d))
             return rs_error_field(err, RS_EVALIDATION, name, "type", "%s must be finite", name);
+        /* Bounded so that every backend stores and reads it back exactly. */
+        if (fabs(d) > RS_CF_NUMBER_LIMIT)
+            return rs_error_field(err, RS_EVALIDATION, name, "range",
+                                  "%s must be between -1e15 and 1e15", name);
         if (f->has_min && d < f->min)
             return rs_error_field(err, RS_EVALIDATION, name, "min", "%s must be at least %g",
                                   name, f->min);

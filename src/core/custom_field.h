@@ -14,6 +14,7 @@
 #define RS_CF_TEXT_MAX 500
 #define RS_CF_OPTIONS_MAX 100
 #define RS_CF_MAX_FIELDS 100
+#define RS_CF_NUMBER_LIMIT 1e15 /* |value| of a number field */
 
 enum rs_cf_type { RS_CF_TEXT, RS_CF_NUMBER, RS_CF_DATE, RS_CF_BOOLEAN, RS_CF_CHOICE,
                   RS_CF_TYPE_COUNT };

@@ -99,8 +99,7 @@ static int pg_fail(struct pg_conn *c, PGresult *res, const struct rs_user *u, co
         return rs_error_set(err, RS_EUNAVAILABLE, "database unavailable");
     }
     const char *cons = res ? PQresultErrorField(res, PG_DIAG_CONSTRAINT_NAME) : NULL;
-    if (state && strcmp(state, "23503") == 0 && cons &&
-        strcmp(cons, "users_manager_id_fkey") == 0)
+    if (state && strcmp(state, "23503") == 0 && cons && strcmp(cons, "users_manager_id_fkey") == 0)
         return rs_error_field(err, RS_EVALIDATION, "manager_id", "exists",
                               "manager_id must name an existing user");
     if (state && strcmp(state, "23505") == 0) {
@@ -1010,8 +1009,7 @@ static char *add_filter(struct pg_sql *sql, struct pg_params *p, const struct rs
                 k, k, k, k, pp_text(p, q->cf_values[i]));
     }
     if (q->has_status)
-        sql_add(sql, " AND status COLLATE \"C\" = $%d",
-                pp_text(p, rs_user_status_name(q->status)));
+        sql_add(sql, " AND status COLLATE \"C\" = $%d", pp_text(p, rs_user_status_name(q->status)));
     if (q->has_type)
         sql_add(sql, " AND type = $%d", pp_text(p, rs_user_type_name(q->type)));
     return pattern;
@@ -1577,8 +1575,8 @@ static int pg_settings_get(struct rs_conn *rc_conn, const char *key, char **ret_
     struct pg_params p = {0};
     pp_text(&p, key);
     PGresult *res = NULL;
-    int rc = pg_run(to_pg(rc_conn), "SELECT value, version FROM settings WHERE key = $1", &p,
-                    p.n, NULL, &res, err);
+    int rc = pg_run(to_pg(rc_conn), "SELECT value, version FROM settings WHERE key = $1", &p, p.n,
+                    NULL, &res, err);
     if (rc)
         return rc;
     int64_t version;
@@ -1745,11 +1743,11 @@ static int pg_cf_insert(struct rs_conn *rc_conn, struct rs_custom_field *f, stru
     _cleanup_free_ char *opts = json_text_or_null(f->options);
     struct pg_params p = {0};
     cf_params(&p, f, def, opts);
-    pp_text(&p, f->key);                  /* $9 */
+    pp_text(&p, f->key);                   /* $9 */
     pp_text(&p, rs_cf_type_name(f->type)); /* $10 */
-    pp_int(&p, f->created_at);            /* $11 */
-    pp_int(&p, f->updated_at);            /* $12 */
-    pp_int(&p, f->version);               /* $13 */
+    pp_int(&p, f->created_at);             /* $11 */
+    pp_int(&p, f->updated_at);             /* $12 */
+    pp_int(&p, f->version);                /* $13 */
     PGresult *res = NULL;
     int rc = pg_run(to_pg(rc_conn),
                     "INSERT INTO custom_fields (label, required, default_json, options_json,"
@@ -1775,10 +1773,10 @@ static int pg_cf_update(struct rs_conn *rc_conn, const struct rs_custom_field *f
     _cleanup_free_ char *opts = json_text_or_null(f->options);
     struct pg_params p = {0};
     cf_params(&p, f, def, opts);
-    pp_int(&p, f->updated_at);       /* $9 */
-    pp_int(&p, f->version);          /* $10 */
-    pp_int(&p, f->id);               /* $11 */
-    pp_int(&p, expected_version);    /* $12 */
+    pp_int(&p, f->updated_at);    /* $9 */
+    pp_int(&p, f->version);       /* $10 */
+    pp_int(&p, f->id);            /* $11 */
+    pp_int(&p, expected_version); /* $12 */
     PGresult *res = NULL;
     int rc = pg_run(to_pg(rc_conn),
                     "UPDATE custom_fields SET label = $1, required = $2, default_json = $3,"

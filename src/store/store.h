@@ -85,7 +85,9 @@ struct rs_store_ops {
     /* Whether any user exists (cheap at any size: no count). */
     int (*users_exist)(struct rs_conn *c, bool *ret, struct rs_error *err);
     /* The chain of managers above from_id, nearest first: at most max ids and
-     * usernames (*ret_names[i] owned by the caller). Stops at a repeat. */
+     * usernames (*ret_names[i] owned by the caller). Stops at a repeat. Inside
+     * a write transaction it serialises with other manager changes until the
+     * transaction ends, so two concurrent changes cannot together make a loop. */
     int (*user_manager_chain)(struct rs_conn *c, int64_t from_id, int max, int64_t *ret_ids,
                               char **ret_names, int *ret_n, struct rs_error *err);
     /* How many users have status (and type, unless type < 0), from counts the

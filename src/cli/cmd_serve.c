@@ -122,7 +122,11 @@ int rs_cmd_serve(int argc, char **argv)
         rs_log(RS_LOG_INFO, "created the first administrator \"admin\" and its API key", NULL);
     }
 
-    r = rs_server_run(&cfg, store, &err);
+    r = rs_access_watch_start(store, &err);
+    if (r == 0) {
+        r = rs_server_run(&cfg, store, &err);
+        rs_access_watch_stop();
+    }
     store->ops->close(store);
     if (r < 0) {
         rs_cli_print_error(&err);

@@ -2,6 +2,7 @@
 #include <regex.h>
 #include <stdio.h>
 
+#include "access.h"
 #include "settings.h"
 
 void rs_user_settings_defaults(struct rs_user_settings *s)
@@ -10,6 +11,7 @@ void rs_user_settings_defaults(struct rs_user_settings *s)
     rs_user_rules_defaults(&s->rules);
     s->defaults.type = RS_USER_STANDARD;
     s->defaults.status = RS_STATUS_ACTIVE;
+    s->defaults.role = rs_xstrdup("standard_user");
     s->options.self_service_profile_edit = true;
     s->options.show_employee_id = true;
     s->options.allow_username_change = true;
@@ -22,6 +24,7 @@ void rs_user_settings_release(struct rs_user_settings *s)
     rs_user_rules_release(&s->rules);
     free(s->defaults.department);
     free(s->defaults.location);
+    free(s->defaults.role);
     memset(s, 0, sizeof(*s));
 }
 
@@ -58,6 +61,7 @@ json_t *rs_user_settings_to_json(const struct rs_user_settings *s)
     json_object_set_new(d, "status", json_string(rs_user_status_name(s->defaults.status)));
     json_object_set_new(d, "department", str_or_null(s->defaults.department));
     json_object_set_new(d, "location", str_or_null(s->defaults.location));
+    json_object_set_new(d, "role", str_or_null(s->defaults.role));
     json_t *o = json_object();
     json_object_set_new(o, "self_service_profile_edit",
                         json_boolean(s->options.self_service_profile_edit));
@@ -249,6 +253,13 @@ static int m_dloc(struct ctx *c, json_t *v)
 {
     return want_text(c, v, &c->s->defaults.location);
 }
+static int m_drole(struct ctx *c, json_t *v)
+{
+    if (json_is_string(v) && !rs_access_key_ok(json_string_value(v)))
+        return rs_error_field(c->err, RS_EVALIDATION, c->path, "format",
+                              "%s must be a role key", c->path);
+    return want_text(c, v, &c->s->defaults.role);
+}
 static int m_o1(struct ctx *c, json_t *v)
 {
     return want_bool(c, v, &c->s->options.self_service_profile_edit);
@@ -303,6 +314,7 @@ static const struct member {
     {"defaults", "status", m_dstatus},
     {"defaults", "department", m_ddept},
     {"defaults", "location", m_dloc},
+    {"defaults", "role", m_drole},
     {"options", "self_service_profile_edit", m_o1},
     {"options", "send_invite_by_default", m_o2},
     {"options", "require_reset_by_default", m_o3},
@@ -383,6 +395,7 @@ static void copy_settings(struct rs_user_settings *dst, const struct rs_user_set
     rs_user_rules_copy(&dst->rules, &src->rules);
     dst->defaults.department = src->defaults.department ? rs_xstrdup(src->defaults.department) : NULL;
     dst->defaults.location = src->defaults.location ? rs_xstrdup(src->defaults.location) : NULL;
+    dst->defaults.role = src->defaults.role ? rs_xstrdup(src->defaults.role) : NULL;
 }
 
 int rs_user_settings_patch(const struct rs_user_settings *current, json_t *patch,

@@ -23,6 +23,7 @@ struct rs_user_defaults {
     enum rs_user_status status; /* active or pending */
     char *department;           /* NULL: none */
     char *location;
+    char *role;                 /* primary role of new users; NULL: none */
 };
 
 struct rs_user_settings {

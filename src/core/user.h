@@ -207,6 +207,7 @@ struct rs_user_query {
     char *cf_keys[RS_QUERY_MAX_CF];
     char *cf_values[RS_QUERY_MAX_CF];
     int64_t offset;         /* page paging: rows to skip (with no cursor) */
+    int64_t group_id;       /* members of this group only; 0 for any */
     int nsort;              /* ties are broken by ascending id, whatever the sort */
     struct rs_sort_key sort[RS_SORT_MAX_KEYS];
     int limit;

@@ -99,7 +99,7 @@ static const char *const list_params[] = {
     "q",           "status",           "type",          "department",       "location",
     "position",    "manager_id",       "role",          "created_after",    "created_before",
     "last_login_after", "last_login_before", "sort",     "limit",            "cursor",
-    "page",        "fields",           NULL};
+    "page",        "fields",           "group",         NULL};
 
 /* Fields a list item may be cut down to with fields=. */
 static const char *const selectable[] = {
@@ -239,6 +239,10 @@ static int decode_list_query(struct rs_call *call, struct rs_user_query *q, int6
     }
     if (r == 0 && (v = rs_query_get(&p, "manager_id")))
         r = parse_positive(call, "manager_id", v, INT32_MAX, &q->manager_id);
+    if (r == 0 && (v = rs_query_get(&p, "group")))
+        r = parse_positive(call, "group", v, INT32_MAX, &q->group_id);
+    if (call->list_group)
+        q->group_id = call->list_group;
     static const struct {
         const char *name;
         size_t offset;
@@ -440,6 +444,17 @@ int rs_h_users_profile(struct rs_call *call)
     rs_user_release(&u);
     rs_user_release(&m);
     return 0;
+}
+
+int rs_h_group_members_list(struct rs_call *call)
+{
+    struct rs_group g;
+    int r = rs_svc_group_get(&call->ctx, call->id, &g, &call->err);
+    if (r < 0)
+        return rs_call_fail(call, r);
+    rs_group_release(&g);
+    call->list_group = call->id;
+    return rs_h_users_list(call);
 }
 
 int rs_h_users_history(struct rs_call *call)

@@ -35,9 +35,10 @@ const struct rs_route *rs_routes(size_t *ret_count);
 
 enum rs_route_match { RS_MATCH_OK, RS_MATCH_NO_PATH, RS_MATCH_NO_METHOD };
 /* Finds the route for method and path (no query). On RS_MATCH_OK sets *ret and
- * *ret_id ({id}, 0 if none); on RS_MATCH_NO_METHOD fills allow (comma list). */
+ * ret_ids[0] ({id}) and ret_ids[1] ({uid}), 0 when absent; on
+ * RS_MATCH_NO_METHOD fills allow (comma list). */
 enum rs_route_match rs_route_find(const char *method, size_t mlen, const char *path, size_t plen,
-                                  const struct rs_route **ret, int64_t *ret_id, char *allow,
+                                  const struct rs_route **ret, int64_t ret_ids[2], char *allow,
                                   size_t allow_size);
 
 /* One API call, copied out of the HTTP request so that it can run on another
@@ -46,6 +47,8 @@ struct rs_call {
     struct rs_ctx ctx;
     const struct rs_route *route;
     int64_t id;           /* the {id} path parameter */
+    int64_t id2;          /* the {uid} path parameter */
+    int64_t list_group;   /* users list limited to a group's members (0: none) */
     char *query;          /* raw query string without '?', or NULL */
     char *body;           /* request body (NUL-terminated copy), or NULL */
     size_t body_len;
@@ -110,6 +113,27 @@ int rs_h_fields_update(struct rs_call *call);
 int rs_h_apikeys_list(struct rs_call *call);
 int rs_h_apikeys_create(struct rs_call *call);
 int rs_h_apikeys_revoke(struct rs_call *call);
+int rs_h_resources_list(struct rs_call *call);
+int rs_h_resources_register(struct rs_call *call);
+int rs_h_roles_list(struct rs_call *call);
+int rs_h_roles_create(struct rs_call *call);
+int rs_h_roles_update(struct rs_call *call);
+int rs_h_roles_retire(struct rs_call *call);
+int rs_h_user_roles_get(struct rs_call *call);
+int rs_h_user_roles_put(struct rs_call *call);
+int rs_h_user_permissions(struct rs_call *call);
+int rs_h_access_check(struct rs_call *call);
+int rs_h_access_cache_clear(struct rs_call *call);
+int rs_h_groups_list(struct rs_call *call);
+int rs_h_groups_get(struct rs_call *call);
+int rs_h_groups_create(struct rs_call *call);
+int rs_h_groups_update(struct rs_call *call);
+int rs_h_groups_delete(struct rs_call *call);
+int rs_h_group_members_list(struct rs_call *call);
+int rs_h_group_members_add(struct rs_call *call);
+int rs_h_group_member_remove(struct rs_call *call);
+int rs_h_group_recipients(struct rs_call *call);
+int rs_h_group_assignees(struct rs_call *call);
 int rs_h_healthz(struct rs_call *call);
 int rs_h_metrics(struct rs_call *call);
 

@@ -6,6 +6,7 @@
 
 /* Lifecycle actions take an optional {"reason", "note"} body. */
 #define ACTION (RS_ROUTE_WRITES | RS_ROUTE_BODY | RS_ROUTE_BODY_OPTIONAL)
+#define WRITE_BODY (RS_ROUTE_WRITES | RS_ROUTE_BODY)
 
 static const struct rs_route routes[] = {
     {"GET", "/healthz", RS_RES_SYSTEM, RS_LEVEL_NONE, RS_ROUTE_PUBLIC, rs_h_healthz},
@@ -36,6 +37,40 @@ static const struct rs_route routes[] = {
     {"GET", "/api/v1/settings/users/fields/{id}", RS_RES_USERS, RS_LEVEL_READ, 0, rs_h_fields_get},
     {"PATCH", "/api/v1/settings/users/fields/{id}", RS_RES_SETTINGS, RS_LEVEL_ADMIN,
      RS_ROUTE_WRITES | RS_ROUTE_BODY, rs_h_fields_update},
+    {"GET", "/api/v1/users/{id}/roles", RS_RES_USERS, RS_LEVEL_READ, 0, rs_h_user_roles_get},
+    {"PUT", "/api/v1/users/{id}/roles", RS_RES_USERS, RS_LEVEL_WRITE, WRITE_BODY,
+     rs_h_user_roles_put},
+    {"GET", "/api/v1/users/{id}/permissions", RS_RES_ROLES, RS_LEVEL_READ, 0,
+     rs_h_user_permissions},
+    {"GET", "/api/v1/resources", RS_RES_ROLES, RS_LEVEL_READ, 0, rs_h_resources_list},
+    {"POST", "/api/v1/resources", RS_RES_ROLES, RS_LEVEL_ADMIN, WRITE_BODY,
+     rs_h_resources_register},
+    {"GET", "/api/v1/roles", RS_RES_ROLES, RS_LEVEL_READ, 0, rs_h_roles_list},
+    {"POST", "/api/v1/roles", RS_RES_ROLES, RS_LEVEL_ADMIN, WRITE_BODY, rs_h_roles_create},
+    {"GET", "/api/v1/roles/{id}", RS_RES_ROLES, RS_LEVEL_READ, 0, rs_h_roles_list},
+    {"PATCH", "/api/v1/roles/{id}", RS_RES_ROLES, RS_LEVEL_ADMIN, WRITE_BODY, rs_h_roles_update},
+    {"POST", "/api/v1/roles/{id}/retire", RS_RES_ROLES, RS_LEVEL_ADMIN, RS_ROUTE_WRITES,
+     rs_h_roles_retire},
+    {"GET", "/api/v1/access/check", RS_RES_ROLES, RS_LEVEL_READ, 0, rs_h_access_check},
+    {"POST", "/api/v1/access/cache/clear", RS_RES_SETTINGS, RS_LEVEL_ADMIN, RS_ROUTE_WRITES,
+     rs_h_access_cache_clear},
+    {"GET", "/api/v1/groups", RS_RES_GROUPS, RS_LEVEL_READ, 0, rs_h_groups_list},
+    {"POST", "/api/v1/groups", RS_RES_GROUPS, RS_LEVEL_WRITE, WRITE_BODY, rs_h_groups_create},
+    {"GET", "/api/v1/groups/{id}", RS_RES_GROUPS, RS_LEVEL_READ, 0, rs_h_groups_get},
+    {"PATCH", "/api/v1/groups/{id}", RS_RES_GROUPS, RS_LEVEL_WRITE, WRITE_BODY,
+     rs_h_groups_update},
+    {"DELETE", "/api/v1/groups/{id}", RS_RES_GROUPS, RS_LEVEL_WRITE, RS_ROUTE_WRITES,
+     rs_h_groups_delete},
+    {"GET", "/api/v1/groups/{id}/members", RS_RES_GROUPS, RS_LEVEL_READ, 0,
+     rs_h_group_members_list},
+    {"POST", "/api/v1/groups/{id}/members", RS_RES_GROUPS, RS_LEVEL_WRITE, WRITE_BODY,
+     rs_h_group_members_add},
+    {"DELETE", "/api/v1/groups/{id}/members/{uid}", RS_RES_GROUPS, RS_LEVEL_WRITE,
+     RS_ROUTE_WRITES, rs_h_group_member_remove},
+    {"GET", "/api/v1/groups/{id}/recipients", RS_RES_GROUPS, RS_LEVEL_READ, 0,
+     rs_h_group_recipients},
+    {"GET", "/api/v1/groups/{id}/assignees", RS_RES_GROUPS, RS_LEVEL_READ, 0,
+     rs_h_group_assignees},
     {"GET", "/api/v1/api-keys", RS_RES_APIKEYS, RS_LEVEL_READ, 0, rs_h_apikeys_list},
     {"POST", "/api/v1/api-keys", RS_RES_APIKEYS, RS_LEVEL_WRITE, RS_ROUTE_WRITES | RS_ROUTE_BODY,
      rs_h_apikeys_create},
@@ -49,21 +84,22 @@ const struct rs_route *rs_routes(size_t *ret_count)
     return routes;
 }
 
-/* Matches path against pattern; {id} takes a positive decimal integer. */
-static bool path_matches(const char *pattern, const char *path, size_t plen, int64_t *ret_id)
+/* Matches path against pattern; {id} and {uid} take positive decimal integers. */
+static bool path_matches(const char *pattern, const char *path, size_t plen, int64_t ret_ids[2])
 {
     const char *p = path, *end = path + plen;
-    int64_t id = 0;
+    int64_t ids[2] = {0, 0};
     while (*pattern) {
-        if (strncmp(pattern, "{id}", 4) == 0) {
+        bool is_id = strncmp(pattern, "{id}", 4) == 0, is_uid = strncmp(pattern, "{uid}", 5) == 0;
+        if (is_id || is_uid) {
             const char *start = p;
             int64_t v = 0;
             while (p < end && *p >= '0' && *p <= '9' && p - start < 18)
                 v = v * 10 + (*p++ - '0');
             if (p == start || (p < end && *p != '/') || v <= 0)
                 return false;
-            id = v;
-            pattern += 4;
+            ids[is_uid ? 1 : 0] = v;
+            pattern += is_uid ? 5 : 4;
             continue;
         }
         if (p == end || *p != *pattern)
@@ -73,12 +109,13 @@ static bool path_matches(const char *pattern, const char *path, size_t plen, int
     }
     if (p != end)
         return false;
-    *ret_id = id;
+    ret_ids[0] = ids[0];
+    ret_ids[1] = ids[1];
     return true;
 }
 
 enum rs_route_match rs_route_find(const char *method, size_t mlen, const char *path, size_t plen,
-                                  const struct rs_route **ret, int64_t *ret_id, char *allow,
+                                  const struct rs_route **ret, int64_t ret_ids[2], char *allow,
                                   size_t allow_size)
 {
     bool path_seen = false;
@@ -89,12 +126,13 @@ enum rs_route_match rs_route_find(const char *method, size_t mlen, const char *p
     if (plen > 1 && path[plen - 1] == '/')
         plen--;
     for (size_t i = 0; i < RS_ARRAY_LEN(routes); i++) {
-        int64_t id = 0;
-        if (!path_matches(routes[i].pattern, path, plen, &id))
+        int64_t ids[2];
+        if (!path_matches(routes[i].pattern, path, plen, ids))
             continue;
         if (strlen(routes[i].method) == mlen && memcmp(routes[i].method, method, mlen) == 0) {
             *ret = &routes[i];
-            *ret_id = id;
+            ret_ids[0] = ids[0];
+            ret_ids[1] = ids[1];
             return RS_MATCH_OK;
         }
         path_seen = true;

@@ -466,11 +466,11 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
     }
 
     const struct rs_route *route = NULL;
-    int64_t id = 0;
+    int64_t ids[2] = {0, 0};
     char allow[128];
     enum rs_route_match m =
         rs_route_find(req->method.base, req->method.len, req->path_normalized.base,
-                      req->path_normalized.len, &route, &id, allow, sizeof(allow));
+                      req->path_normalized.len, &route, ids, allow, sizeof(allow));
     if (m == RS_MATCH_NO_PATH) {
         rs_error_set(&err, RS_ENOTFOUND, "no such resource");
         respond_problem(w, req, rid, &err, start, NULL);
@@ -503,7 +503,8 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
     call->ctx.actor.type = RS_USER_GUEST;
     rs_strlcpy(call->ctx.request_id, rid, sizeof(call->ctx.request_id));
     call->route = route;
-    call->id = id;
+    call->id = ids[0];
+    call->id2 = ids[1];
     if (req->query_at != SIZE_MAX)
         call->query = rs_xstrndup(req->path.base + req->query_at + 1,
                                   req->path.len - req->query_at - 1);

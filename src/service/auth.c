@@ -7,24 +7,6 @@
  * write a minute per key instead of one per request. */
 #define TOUCH_INTERVAL_MS 60000
 
-int rs_svc_require(struct rs_ctx *ctx, enum rs_resource res, enum rs_level level,
-                   struct rs_error *err)
-{
-    if (ctx->actor.user_id == 0)
-        return 0; /* the system itself (first run, CLI) */
-    if (rs_access_allows(ctx->actor.type, RS_STATUS_ACTIVE, res, level))
-        return 0;
-    return rs_error_set(err, RS_EFORBIDDEN, "you need %s access to %s", rs_level_name(level),
-                        rs_resource_name(res));
-}
-
-char *rs_json_text(json_t *j)
-{
-    char *s = json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER);
-    json_decref(j);
-    return s;
-}
-
 static int refuse(struct rs_error *err, const char *why)
 {
     rs_error_log(err, "%s", why);

@@ -55,6 +55,7 @@ int rs_tx_begin(struct rs_ctx *ctx, struct rs_tx *ret, struct rs_error *err)
     }
     ret->ctx = ctx;
     ret->conn = c;
+    ret->access_changed = false;
     return 0;
 }
 
@@ -64,6 +65,8 @@ int rs_tx_commit(struct rs_tx *tx, struct rs_error *err)
     int r = ops->commit(tx->conn, err);
     if (r < 0)
         ops->rollback(tx->conn);
+    else if (tx->access_changed)
+        rs_access_changed_here();
     ops->release(tx->conn);
     tx->conn = NULL;
     return r;

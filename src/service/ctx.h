@@ -48,10 +48,15 @@ struct rs_conn *rs_ctx_read_conn(struct rs_ctx *ctx, struct rs_error *err);
 struct rs_tx {
     struct rs_ctx *ctx;
     struct rs_conn *conn;
+    bool access_changed; /* see rs_tx_access_changed (internal.h) */
 };
 int rs_tx_begin(struct rs_ctx *ctx, struct rs_tx *ret, struct rs_error *err) RS_WUR;
 int rs_tx_commit(struct rs_tx *tx, struct rs_error *err) RS_WUR;
 void rs_tx_abort(struct rs_tx *tx);
+/* Tells this process's permission cache that a committed change altered
+ * someone's access (called by rs_tx_commit). */
+void rs_access_changed_here(void);
+
 /* Writes an audit event with the context's actor, time and request id. */
 int rs_tx_audit(struct rs_tx *tx, const char *action, const char *target_type, int64_t target_id,
                 const char *before_json, const char *after_json, const char *reason,

@@ -7,9 +7,25 @@
 #include "../core/access.h"
 #include "service.h"
 
-/* Refuses with 403 unless the actor holds level on res. */
+/* Refuses with 403 unless the actor holds level on res (the system actor,
+ * user id 0, holds everything). */
 int rs_svc_require(struct rs_ctx *ctx, enum rs_resource res, enum rs_level level,
                    struct rs_error *err) RS_WUR;
+int rs_svc_require_named(struct rs_ctx *ctx, const char *resource, enum rs_level level,
+                         struct rs_error *err) RS_WUR;
+/* The level user_id holds on resource, through the cache. */
+int rs_svc_level(struct rs_ctx *ctx, int64_t user_id, const char *resource, enum rs_level *ret,
+                 struct rs_error *err) RS_WUR;
+/* Resolves a user's access from the store (no cache). */
+int rs_access_compute(struct rs_ctx *ctx, struct rs_conn *c, const struct rs_user *u,
+                      struct rs_access *ret, struct rs_error *err) RS_WUR;
+/* Refuses (403, rule "escalation", naming the resource) unless the actor
+ * holds every level role grants; field names what is being granted. */
+int rs_svc_check_grant(struct rs_ctx *ctx, struct rs_tx *tx, const struct rs_role *role,
+                       const char *field, struct rs_error *err) RS_WUR;
+/* Within tx: bumps the access version; the commit then drops this
+ * process's cached permissions (other processes follow within 50 ms). */
+int rs_tx_access_changed(struct rs_tx *tx, struct rs_error *err) RS_WUR;
 
 /* Encodes j (stealing the reference) as compact JSON text; caller frees. */
 char *rs_json_text(json_t *j);

@@ -86,6 +86,54 @@ int rs_svc_apikey_revoke(struct rs_ctx *ctx, int64_t id, struct rs_apikey *ret,
 int rs_svc_bootstrap(struct rs_ctx *ctx, bool *ret_created, char token_out[RS_APIKEY_TOKEN_MAX],
                      struct rs_error *err) RS_WUR;
 
+/* Access. The watcher polls the access version so this process drops
+ * permissions changed by others; start it once when serving. */
+int rs_access_watch_start(struct rs_store *store, struct rs_error *err) RS_WUR;
+void rs_access_watch_stop(void);
+int rs_svc_user_permissions(struct rs_ctx *ctx, int64_t id, char **ret_json,
+                            struct rs_error *err) RS_WUR;
+int rs_svc_access_check(struct rs_ctx *ctx, int64_t user_id, const char *resource,
+                        enum rs_level need, char **ret_json, struct rs_error *err) RS_WUR;
+int rs_svc_access_cache_clear(struct rs_ctx *ctx, struct rs_error *err) RS_WUR;
+
+/* Resources and roles (roles.c). */
+int rs_svc_resources_list(struct rs_ctx *ctx, struct rs_resource_def **ret, size_t *ret_n,
+                          struct rs_error *err) RS_WUR;
+int rs_svc_resource_register(struct rs_ctx *ctx, const char *key, const char *label,
+                             const char *module, struct rs_resource_def *ret,
+                             struct rs_error *err) RS_WUR;
+int rs_svc_roles_list(struct rs_ctx *ctx, struct rs_role **ret, size_t *ret_n,
+                      struct rs_error *err) RS_WUR;
+int rs_svc_role_create(struct rs_ctx *ctx, json_t *body, struct rs_role *ret,
+                       struct rs_error *err) RS_WUR;
+int rs_svc_role_update(struct rs_ctx *ctx, int64_t id, json_t *body, int64_t expected_version,
+                       struct rs_role *ret, struct rs_error *err) RS_WUR;
+int rs_svc_role_retire(struct rs_ctx *ctx, int64_t id, int64_t expected_version,
+                       struct rs_role *ret, struct rs_error *err) RS_WUR;
+/* {"user_id", "primary", "secondary": [...]} */
+int rs_svc_user_roles_get(struct rs_ctx *ctx, int64_t user_id, char **ret_json,
+                          struct rs_error *err) RS_WUR;
+int rs_svc_user_roles_set(struct rs_ctx *ctx, int64_t user_id, const char *primary,
+                          char *const *secondary, size_t n, struct rs_error *err) RS_WUR;
+
+/* Groups (groups.c). active_members: up to RS_LIST_LIMIT_MAX active members,
+ * for email distribution and workflow assignment. */
+int rs_svc_groups_list(struct rs_ctx *ctx, struct rs_group **ret, size_t *ret_n,
+                       struct rs_error *err) RS_WUR;
+int rs_svc_group_get(struct rs_ctx *ctx, int64_t id, struct rs_group *ret,
+                     struct rs_error *err) RS_WUR;
+int rs_svc_group_create(struct rs_ctx *ctx, json_t *body, struct rs_group *ret,
+                        struct rs_error *err) RS_WUR;
+int rs_svc_group_update(struct rs_ctx *ctx, int64_t id, json_t *body, int64_t expected_version,
+                        struct rs_group *ret, struct rs_error *err) RS_WUR;
+int rs_svc_group_delete(struct rs_ctx *ctx, int64_t id, struct rs_error *err) RS_WUR;
+int rs_svc_group_members_add(struct rs_ctx *ctx, int64_t id, const int64_t *user_ids, size_t n,
+                             struct rs_error *err) RS_WUR;
+int rs_svc_group_member_remove(struct rs_ctx *ctx, int64_t id, int64_t user_id,
+                               struct rs_error *err) RS_WUR;
+int rs_svc_group_active_members(struct rs_ctx *ctx, int64_t id, struct rs_user_page *ret,
+                                struct rs_error *err) RS_WUR;
+
 /* Health: 0 when the database answers. */
 int rs_svc_health(struct rs_ctx *ctx, struct rs_error *err) RS_WUR;
 

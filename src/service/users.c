@@ -37,9 +37,38 @@ static void env_release(struct write_env *env)
     rs_fields_free(env->fields, env->nfields);
 }
 
+static int check_last_admin(struct rs_ctx *ctx, struct rs_tx *tx, const struct rs_user *u,
+                            struct rs_error *err);
+
 static int not_found(struct rs_error *err, int64_t id)
 {
     return rs_error_set(err, RS_ENOTFOUND, "no user with id %lld", (long long)id);
+}
+
+/* A primary role must name an active role, and the actor may assign only a
+ * role whose every level they hold themselves (no escalation). */
+static int check_role(struct rs_ctx *ctx, struct rs_tx *tx, const char *key, const char *field,
+                      struct rs_error *err)
+{
+    if (!key)
+        return 0;
+    struct rs_role *roles = NULL;
+    size_t n = 0;
+    int r = ctx->store->ops->role_list(tx->conn, &roles, &n, err);
+    const struct rs_role *role = NULL;
+    for (size_t i = 0; r == 0 && i < n; i++) {
+        if (strcmp(roles[i].key, key) == 0)
+            role = &roles[i];
+    }
+    if (r == 0 && (!role || !role->active))
+        r = rs_error_field(err, RS_EVALIDATION, field, "exists", "%s \"%s\" names no active role",
+                           field, key);
+    if (r == 0)
+        r = rs_svc_check_grant(ctx, tx, role, field, err);
+    for (size_t i = 0; i < n; i++)
+        rs_role_release(&roles[i]);
+    free(roles);
+    return r;
 }
 
 /* The licence limit, checked before a user becomes active. */
@@ -130,6 +159,10 @@ static void apply_defaults(const struct rs_user_settings *s, struct rs_user *in,
         in->location = rs_xstrdup(s->defaults.location);
         *mask |= RS_UF_LOCATION;
     }
+    if (!(*mask & RS_UF_ROLE) && s->defaults.role) {
+        in->role = rs_xstrdup(s->defaults.role);
+        *mask |= RS_UF_ROLE;
+    }
 }
 
 int rs_svc_user_create(struct rs_ctx *ctx, struct rs_user *in, unsigned in_mask,
@@ -160,6 +193,8 @@ int rs_svc_user_create(struct rs_ctx *ctx, struct rs_user *in, unsigned in_mask,
     rs_user_apply(&u, in, in_mask & ~RS_UF_CUSTOM);
     u.custom = in->custom && json_object_size(in->custom) ? json_incref(in->custom) : NULL;
     r = check_manager(ctx, &tx, &u, err);
+    if (r == 0)
+        r = check_role(ctx, &tx, u.role, "role", err);
     if (r == 0 && u.status == RS_STATUS_ACTIVE)
         r = check_licence(ctx, &tx, &env, err);
     if (r < 0)
@@ -399,6 +434,12 @@ int rs_svc_user_update(struct rs_ctx *ctx, int64_t id, struct rs_user *patch, un
     }
     if (changed & RS_UF_MANAGER)
         r = check_manager(ctx, &tx, &after, err);
+    if (r == 0 && (changed & RS_UF_ROLE))
+        r = check_role(ctx, &tx, after.role, "role", err);
+    if (r == 0 && (changed & RS_UF_TYPE) && before.type == RS_USER_ADMIN)
+        r = check_last_admin(ctx, &tx, &before, err);
+    if (r == 0 && (changed & (RS_UF_ROLE | RS_UF_TYPE)))
+        r = rs_tx_access_changed(&tx, err);
     if (r == 0)
         r = write_change(ctx, &tx, &before, &after, changed, "user.update", NULL, err);
     if (r < 0)
@@ -482,8 +523,10 @@ int rs_svc_user_act(struct rs_ctx *ctx, int64_t id, int action, const char *reas
     after.status_changed_at = rs_ctx_now(ctx);
     char action_name[32];
     snprintf(action_name, sizeof(action_name), "user.%s", rs_action_name(a));
-    r = write_change(ctx, &tx, &before, &after, RS_UF_STATUS, action_name,
-                     reason ? reason : note, err);
+    r = rs_tx_access_changed(&tx, err);
+    if (r == 0)
+        r = write_change(ctx, &tx, &before, &after, RS_UF_STATUS, action_name,
+                         reason ? reason : note, err);
     if (r < 0)
         goto abort;
     /* The user's API keys stop working at once: authentication checks the
@@ -555,6 +598,8 @@ int rs_svc_user_erase(struct rs_ctx *ctx, int64_t id, const char *note, int64_t 
     r = ctx->store->ops->user_update(tx.conn, &after, before.version, err);
     if (r == 0)
         r = ctx->store->ops->apikey_revoke_user(tx.conn, id, now, err);
+    if (r == 0)
+        r = rs_tx_access_changed(&tx, err);
     if (r == 0) {
         /* The event names what was erased, not the values. */
         json_t *fields = json_pack("{s:[s,s,s,s,s,s,s,s],s:s}", "erased", "username", "email",

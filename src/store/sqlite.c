@@ -49,6 +49,25 @@ enum stmt_id {
     ST_CF_LIST,
     ST_CF_INSERT,
     ST_CF_UPDATE,
+    ST_AV_GET,
+    ST_AV_BUMP,
+    ST_RES_LIST,
+    ST_RES_INSERT,
+    ST_ROLE_LIST,
+    ST_ROLE_INSERT,
+    ST_ROLE_UPDATE,
+    ST_UROLES_GET,
+    ST_UROLES_DELETE,
+    ST_UROLES_INSERT,
+    ST_GROUP_LIST,
+    ST_GROUP_GET,
+    ST_GROUP_INSERT,
+    ST_GROUP_UPDATE,
+    ST_GROUP_DELETE,
+    ST_GROUP_MEMBERS_DELETE,
+    ST_MEMBER_ADD,
+    ST_MEMBER_REMOVE,
+    ST_GROUPS_OF_USER,
     ST_BEGIN,
     ST_BEGIN_READ,
     ST_COMMIT,
@@ -66,6 +85,9 @@ enum stmt_id {
     "phone, employee_id, employee_id_key, department, position, location, role, manager_id, "     \
     "status_reason, status_note, status_changed_at, custom_json, last_login_at, erased_at, "      \
     "updated_at, version"
+#define GROUP_COLS                                                                                 \
+    "g.id, g.name, g.description, g.email, g.roles, g.created_at, g.updated_at, g.version, "     \
+    "(SELECT count(*) FROM group_members m WHERE m.group_id = g.id)"
 #define CF_COLS                                                                                    \
     "id, key, label, type, required, default_json, options_json, pattern, min, max, active, "    \
     "created_at, updated_at, version"
@@ -120,6 +142,33 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_CF_UPDATE] = "UPDATE custom_fields SET label = ?, required = ?, default_json = ?, "
                      "options_json = ?, pattern = ?, min = ?, max = ?, active = ?, "
                      "updated_at = ?, version = ? WHERE id = ? AND version = ?",
+    [ST_AV_GET] = "SELECT version FROM access_version WHERE id = 1",
+    [ST_AV_BUMP] = "UPDATE access_version SET version = version + 1 WHERE id = 1",
+    [ST_RES_LIST] = "SELECT key, label, module, built_in, created_at FROM resources ORDER BY key",
+    [ST_RES_INSERT] = "INSERT INTO resources (key, label, module, built_in, created_at) "
+                      "VALUES (?,?,?,0,?)",
+    [ST_ROLE_LIST] = "SELECT id, key, name, description, permissions, built_in, active, "
+                     "created_at, updated_at, version FROM roles ORDER BY id",
+    [ST_ROLE_INSERT] = "INSERT INTO roles (key, name, description, permissions, built_in, active, "
+                       "created_at, updated_at, version) VALUES (?,?,?,?,0,?,?,?,?)",
+    [ST_ROLE_UPDATE] = "UPDATE roles SET name = ?, description = ?, permissions = ?, active = ?, "
+                       "updated_at = ?, version = ? WHERE id = ? AND version = ?",
+    [ST_UROLES_GET] = "SELECT role_key FROM user_roles WHERE user_id = ? ORDER BY role_key",
+    [ST_UROLES_DELETE] = "DELETE FROM user_roles WHERE user_id = ?",
+    [ST_UROLES_INSERT] = "INSERT OR IGNORE INTO user_roles (user_id, role_key) VALUES (?,?)",
+    [ST_GROUP_LIST] = "SELECT " GROUP_COLS " FROM groups g ORDER BY g.name_key",
+    [ST_GROUP_GET] = "SELECT " GROUP_COLS " FROM groups g WHERE g.id = ?",
+    [ST_GROUP_INSERT] = "INSERT INTO groups (name, name_key, description, email, roles, "
+                        "created_at, updated_at, version) VALUES (?,?,?,?,?,?,?,?)",
+    [ST_GROUP_UPDATE] = "UPDATE groups SET name = ?, name_key = ?, description = ?, email = ?, "
+                        "roles = ?, updated_at = ?, version = ? WHERE id = ? AND version = ?",
+    [ST_GROUP_DELETE] = "DELETE FROM groups WHERE id = ?",
+    [ST_GROUP_MEMBERS_DELETE] = "DELETE FROM group_members WHERE group_id = ?",
+    [ST_MEMBER_ADD] = "INSERT OR IGNORE INTO group_members (group_id, user_id, added_at) "
+                      "VALUES (?,?,?)",
+    [ST_MEMBER_REMOVE] = "DELETE FROM group_members WHERE group_id = ? AND user_id = ?",
+    [ST_GROUPS_OF_USER] = "SELECT " GROUP_COLS " FROM groups g JOIN group_members gm "
+                          "ON gm.group_id = g.id WHERE gm.user_id = ? ORDER BY g.name_key",
     [ST_BEGIN] = "BEGIN IMMEDIATE",
     [ST_BEGIN_READ] = "BEGIN DEFERRED",
     [ST_COMMIT] = "COMMIT",
@@ -174,6 +223,11 @@ static int db_error(struct sq_conn *c, int rc, const char *what, struct rs_error
         if (strstr(msg, "employee_id_key"))
             return rs_error_field(err, RS_ECONFLICT, "employee_id", "unique",
                                   "employee_id is already in use");
+        if (strstr(msg, "roles.key") || strstr(msg, "resources.key"))
+            return rs_error_field(err, RS_ECONFLICT, "key", "unique", "this key is taken");
+        if (strstr(msg, "groups.name_key"))
+            return rs_error_field(err, RS_ECONFLICT, "name", "unique",
+                                  "a group with this name exists");
         if (strstr(msg, "custom_fields.key"))
             return rs_error_field(err, RS_ECONFLICT, "key", "unique",
                                   "a custom field with this key exists");
@@ -909,6 +963,10 @@ static void build_filter(const struct rs_user_query *q, struct sqlbuf *sql, stru
         sb_add(sql, " AND manager_id = ?");
         bind_push_int(b, q->manager_id);
     }
+    if (q->group_id) {
+        sb_add(sql, " AND id IN (SELECT user_id FROM group_members WHERE group_id = ?)");
+        bind_push_int(b, q->group_id);
+    }
     filter_range(sql, b, " AND created_at >= ?", q->created_after);
     filter_range(sql, b, " AND created_at <= ?", q->created_before);
     filter_range(sql, b, " AND last_login_at >= ?", q->last_login_after);
@@ -1554,6 +1612,397 @@ static int sq_cf_update(struct rs_conn *cb, const struct rs_custom_field *f,
     return changes == 1 ? 0 : -RS_EPRECONDITION;
 }
 
+/* --- access: version, resources, roles, groups --- */
+
+static int one_int(struct sq_conn *c, enum stmt_id id, int64_t *ret, struct rs_error *err)
+{
+    sqlite3_stmt *st = stmt(c, id, err);
+    if (!st)
+        return -RS_EINTERNAL;
+    int rc = sqlite3_step(st);
+    int r = 0;
+    if (rc == SQLITE_ROW)
+        *ret = sqlite3_column_int64(st, 0);
+    else
+        r = db_error(c, rc, "read", err);
+    done(st);
+    return r;
+}
+
+static int sq_access_version_get(struct rs_conn *cb, int64_t *ret, struct rs_error *err)
+{
+    return one_int(CONN(cb), ST_AV_GET, ret, err);
+}
+
+static int sq_access_version_bump(struct rs_conn *cb, struct rs_error *err)
+{
+    return step_simple(CONN(cb), ST_AV_BUMP, "bump access version", err);
+}
+
+static void read_resource_item(sqlite3_stmt *st, void *item)
+{
+    struct rs_resource_def *r = item;
+    r->key = col_text(st, 0);
+    r->label = col_text(st, 1);
+    r->module = col_text(st, 2);
+    r->built_in = sqlite3_column_int(st, 3) != 0;
+    r->created_at = sqlite3_column_int64(st, 4);
+}
+
+static void release_resource_item(void *item)
+{
+    rs_resource_def_release(item);
+}
+
+static int sq_resource_list(struct rs_conn *cb, struct rs_resource_def **ret_items,
+                            size_t *ret_count, struct rs_error *err)
+{
+    struct sq_conn *c = CONN(cb);
+    sqlite3_stmt *st = stmt(c, ST_RES_LIST, err);
+    if (!st)
+        return -RS_EINTERNAL;
+    return collect_rows(c, st, sizeof(struct rs_resource_def), read_resource_item,
+                        release_resource_item, "list resources", (void **)ret_items, ret_count,
+                        err);
+}
+
+static int sq_resource_insert(struct rs_conn *cb, const struct rs_resource_def *r,
+                              struct rs_error *err)
+{
+    struct sq_conn *c = CONN(cb);
+    sqlite3_stmt *st = stmt(c, ST_RES_INSERT, err);
+    if (!st)
+        return -RS_EINTERNAL;
+    bind_text(st, 1, r->key);
+    bind_text(st, 2, r->label);
+    bind_text(st, 3, r->module ? r->module : "");
+    sqlite3_bind_int64(st, 4, r->created_at);
+    int rc = sqlite3_step(st);
+    int res = rc == SQLITE_DONE ? 0 : db_error(c, rc, "insert resource", err);
+    done(st);
+    return res;
+}
+
+static void read_role_item(sqlite3_stmt *st, void *item)
+{
+    struct rs_role *r = item;
+    rs_role_init(r);
+    r->id = sqlite3_column_int64(st, 0);
+    r->key = col_text(st, 1);
+    r->name = col_text(st, 2);
+    r->description = col_text(st, 3);
+    r->permissions = col_json(st, 4);
+    if (!r->permissions)
+        r->permissions = json_object();
+    r->built_in = sqlite3_column_int(st, 5) != 0;
+    r->active = sqlite3_column_int(st, 6) != 0;
+    r->created_at = sqlite3_column_int64(st, 7);
+    r->updated_at = sqlite3_column_int64(st, 8);
+    r->version = sqlite3_column_int64(st, 9);
+}
+
+static void release_role_item(void *item)
+{
+    rs_role_release(item);
+}
+
+static int sq_role_list(struct rs_conn *cb, struct rs_role **ret_items, size_t *ret_count,
+                        struct rs_error *err)
+{
+    struct sq_conn *c = CONN(cb);
+    sqlite3_stmt *st = stmt(c, ST_ROLE_LIST, err);
+    if (!st)
+        return -RS_EINTERNAL;
+    return collect_rows(c, st, sizeof(struct rs_role), read_role_item, release_role_item,
+                        "list roles", (void **)ret_items, ret_count, err);
+}
+
+static int sq_role_insert(struct rs_conn *cb, struct rs_role *r, struct rs_error *err)
+{
+    struct sq_conn *c = CONN(cb);
+    sqlite3_stmt *st = stmt(c, ST_ROLE_INSERT, err);
+    if (!st)
+        return -RS_EINTERNAL;
+    char *perms = json_dumps(r->permissions, JSON_COMPACT | JSON_SORT_KEYS);
+    bind_text(st, 1, r->key);
+    bind_text(st, 2, r->name);
+    bind_text(st, 3, r->description ? r->description : "");
+    bind_text(st, 4, perms);
+    sqlite3_bind_int(st, 5, r->active);
+    sqlite3_bind_int64(st, 6, r->created_at);
+    sqlite3_bind_int64(st, 7, r->updated_at);
+    sqlite3_bind_int64(st, 8, r->version);
+    int rc = sqlite3_step(st);
+    int res = 0;
+    if (rc == SQLITE_DONE)
+        r->id = sqlite3_last_insert_rowid(c->db);
+    else
+        res = db_error(c, rc, "insert role", err);
+    done(st);
+    free(perms);
+    return res;
+}
+
+static int sq_role_update(struct rs_conn *cb, const struct rs_role *r, int64_t expected_version,
+                          struct rs_error *err)
+{
+    struct sq_conn *c = CONN(cb);
+    sqlite3_stmt *st = stmt(c, ST_ROLE_UPDATE, err);
+    if (!st)
+        return -RS_EINTERNAL;
+    char *perms = json_dumps(r->permissions, JSON_COMPACT | JSON_SORT_KEYS);
+    bind_text(st, 1, r->name);
+    bind_text(st, 2, r->description ? r->description : "");
+    bind_text(st, 3, perms);
+    sqlite3_bind_int(st, 4, r->active);
+    sqlite3_bind_int64(st, 5, r->updated_at);
+    sqlite3_bind_int64(st, 6, r->version);
+    sqlite3_bind_int64(st, 7, r->id);
+    sqlite3_bind_int64(st, 8, expected_version);
+    int rc = sqlite3_step(st);
+    int changes = sqlite3_changes(c->db);
+    done(st);
+    free(perms);
+    if (rc != SQLITE_DONE)
+        return db_error(c, rc, "update role", err);
+    return changes == 1 ? 0 : -RS_EPRECONDITION;
+}
+
+static void read_text_item(sqlite3_stmt *st, void *item)
+{
+    *(char **)item = col_text(st, 0);
+}
+
+static void release_text_item(void *item)
+{
+    free(*(char **)item);
+}
+
+static int sq_user_roles_get(struct rs_conn *cb, int64_t user_id, char ***ret_keys,
+                             size_t *ret_count, struct rs_error *err)
+{
+    struct sq_conn *c = CONN(cb);
+    sqlite3_stmt *st = stmt(c, ST_UROLES_GET, err);
+    if (!st)
+        return -RS_EINTERNAL;
+    sqlite3_bind_int64(st, 1, user_id);
+    return collect_rows(c, st, sizeof(char *), read_text_item, release_text_item,
+                        "list user roles", (void **)ret_keys, ret_count, err);
+}
+
+static int sq_user_roles_set(struct rs_conn *cb, int64_t user_id, char *const *keys, size_t n,
+                             struct rs_error *err)
+{
+    struct sq_conn *c = CONN(cb);
+    sqlite3_stmt *st = stmt(c, ST_UROLES_DELETE, err);
+    if (!st)
+        return -RS_EINTERNAL;
+    sqlite3_bind_int64(st, 1, user_id);
+    int rc = sqlite3_step(st);
+    done(st);
+    if (rc != SQLITE_DONE)
+        return db_error(c, rc, "clear user roles", err);
+    for (size_t i = 0; i < n; i++) {
+        st = stmt(c, ST_UROLES_INSERT, err);
+        if (!st)
+            return -RS_EINTERNAL;
+        sqlite3_bind_int64(st, 1, user_id);
+        bind_text(st, 2, keys[i]);
+        rc = sqlite3_step(st);
+        done(st);
+        if (rc != SQLITE_DONE)
+            return db_error(c, rc, "add user role", err);
+    }
+    return 0;
+}
+
+static void read_group_item(sqlite3_stmt *st, void *item)
+{
+    struct rs_group *g = item;
+    rs_group_init(g);
+    g->id = sqlite3_column_int64(st, 0);
+    g->name = col_text(st, 1);
+    g->description = col_text(st, 2);
+    g->email = col_text(st, 3);
+    g->roles = col_json(st, 4);
+    if (!json_is_array(g->roles)) {
+        json_decref(g->roles);
+        g->roles = json_array();
+    }
+    g->created_at = sqlite3_column_int64(st, 5);
+    g->updated_at = sqlite3_column_int64(st, 6);
+    g->version = sqlite3_column_int64(st, 7);
+    g->member_count = sqlite3_column_int64(st, 8);
+}
+
+static void release_group_item(void *item)
+{
+    rs_group_release(item);
+}
+
+static int sq_group_list(struct rs_conn *cb, struct rs_group **ret_items, size_t *ret_count,
+                         struct rs_error *err)
+{
+    struct sq_conn *c = CONN(cb);
+    sqlite3_stmt *st = stmt(c, ST_GROUP_LIST, err);
+    if (!st)
+        return -RS_EINTERNAL;
+    return collect_rows(c, st, sizeof(struct rs_group), read_group_item, release_group_item,
+                        "list groups", (void **)ret_items, ret_count, err);
+}
+
+static int sq_group_get(struct rs_conn *cb, int64_t id, struct rs_group *ret,
+                        struct rs_error *err)
+{
+    struct sq_conn *c = CONN(cb);
+    sqlite3_stmt *st = stmt(c, ST_GROUP_GET, err);
+    if (!st)
+        return -RS_EINTERNAL;
+    sqlite3_bind_int64(st, 1, id);
+    int rc = sqlite3_step(st);
+    int r = 0;
+    if (rc == SQLITE_ROW)
+        read_group_item(st, ret);
+    else if (rc == SQLITE_DONE)
+        r = -RS_ENOTFOUND;
+    else
+        r = db_error(c, rc, "get group", err);
+    done(st);
+    return r;
+}
+
+/* Binds name .. roles of a group from index i (name, name_key, description,
+ * email, roles); returns the next index. *ret_owned holds what to free. */
+static int bind_group(sqlite3_stmt *st, int i, const struct rs_group *g, char **owned)
+{
+    owned[0] = rs_fold_key(g->name);
+    owned[1] = json_dumps(g->roles ? g->roles : json_array(), JSON_COMPACT);
+    bind_text(st, i++, g->name);
+    bind_text(st, i++, owned[0] ? owned[0] : g->name);
+    bind_text(st, i++, g->description ? g->description : "");
+    bind_text(st, i++, g->email);
+    bind_text(st, i++, owned[1]);
+    return i;
+}
+
+static int sq_group_insert(struct rs_conn *cb, struct rs_group *g, struct rs_error *err)
+{
+    struct sq_conn *c = CONN(cb);
+    sqlite3_stmt *st = stmt(c, ST_GROUP_INSERT, err);
+    if (!st)
+        return -RS_EINTERNAL;
+    char *owned[2] = {0};
+    int i = bind_group(st, 1, g, owned);
+    sqlite3_bind_int64(st, i++, g->created_at);
+    sqlite3_bind_int64(st, i++, g->updated_at);
+    sqlite3_bind_int64(st, i, g->version);
+    int rc = sqlite3_step(st);
+    int r = 0;
+    if (rc == SQLITE_DONE)
+        g->id = sqlite3_last_insert_rowid(c->db);
+    else
+        r = db_error(c, rc, "insert group", err);
+    done(st);
+    free(owned[0]);
+    free(owned[1]);
+    return r;
+}
+
+static int sq_group_update(struct rs_conn *cb, const struct rs_group *g,
+                           int64_t expected_version, struct rs_error *err)
+{
+    struct sq_conn *c = CONN(cb);
+    sqlite3_stmt *st = stmt(c, ST_GROUP_UPDATE, err);
+    if (!st)
+        return -RS_EINTERNAL;
+    char *owned[2] = {0};
+    int i = bind_group(st, 1, g, owned);
+    sqlite3_bind_int64(st, i++, g->updated_at);
+    sqlite3_bind_int64(st, i++, g->version);
+    sqlite3_bind_int64(st, i++, g->id);
+    sqlite3_bind_int64(st, i, expected_version);
+    int rc = sqlite3_step(st);
+    int changes = sqlite3_changes(c->db);
+    done(st);
+    free(owned[0]);
+    free(owned[1]);
+    if (rc != SQLITE_DONE)
+        return db_error(c, rc, "update group", err);
+    return changes == 1 ? 0 : -RS_EPRECONDITION;
+}
+
+static int sq_group_delete(struct rs_conn *cb, int64_t id, struct rs_error *err)
+{
+    struct sq_conn *c = CONN(cb);
+    int r = 0;
+    static const enum stmt_id steps[] = {ST_GROUP_MEMBERS_DELETE, ST_GROUP_DELETE};
+    for (size_t i = 0; i < RS_ARRAY_LEN(steps) && r == 0; i++) {
+        sqlite3_stmt *st = stmt(c, steps[i], err);
+        if (!st)
+            return -RS_EINTERNAL;
+        sqlite3_bind_int64(st, 1, id);
+        int rc = sqlite3_step(st);
+        done(st);
+        if (rc != SQLITE_DONE)
+            r = db_error(c, rc, "delete group", err);
+    }
+    return r;
+}
+
+static int sq_group_members_add(struct rs_conn *cb, int64_t group_id, const int64_t *user_ids,
+                                size_t n, int64_t at, struct rs_error *err)
+{
+    struct sq_conn *c = CONN(cb);
+    for (size_t i = 0; i < n; i++) {
+        int e = user_exists(c, user_ids[i], err);
+        if (e < 0)
+            return e;
+        if (!e)
+            return rs_error_field(err, RS_EVALIDATION, "user_ids", "exists",
+                                  "user_ids: %lld names no user", (long long)user_ids[i]);
+        sqlite3_stmt *st = stmt(c, ST_MEMBER_ADD, err);
+        if (!st)
+            return -RS_EINTERNAL;
+        sqlite3_bind_int64(st, 1, group_id);
+        sqlite3_bind_int64(st, 2, user_ids[i]);
+        sqlite3_bind_int64(st, 3, at);
+        int rc = sqlite3_step(st);
+        done(st);
+        if (rc != SQLITE_DONE)
+            return db_error(c, rc, "add group member", err);
+    }
+    return 0;
+}
+
+static int sq_group_member_remove(struct rs_conn *cb, int64_t group_id, int64_t user_id,
+                                  struct rs_error *err)
+{
+    struct sq_conn *c = CONN(cb);
+    sqlite3_stmt *st = stmt(c, ST_MEMBER_REMOVE, err);
+    if (!st)
+        return -RS_EINTERNAL;
+    sqlite3_bind_int64(st, 1, group_id);
+    sqlite3_bind_int64(st, 2, user_id);
+    int rc = sqlite3_step(st);
+    int changes = sqlite3_changes(c->db);
+    done(st);
+    if (rc != SQLITE_DONE)
+        return db_error(c, rc, "remove group member", err);
+    return changes ? 0 : -RS_ENOTFOUND;
+}
+
+static int sq_groups_of_user(struct rs_conn *cb, int64_t user_id, struct rs_group **ret_items,
+                             size_t *ret_count, struct rs_error *err)
+{
+    struct sq_conn *c = CONN(cb);
+    sqlite3_stmt *st = stmt(c, ST_GROUPS_OF_USER, err);
+    if (!st)
+        return -RS_EINTERNAL;
+    sqlite3_bind_int64(st, 1, user_id);
+    return collect_rows(c, st, sizeof(struct rs_group), read_group_item, release_group_item,
+                        "list user's groups", (void **)ret_items, ret_count, err);
+}
+
 static const struct rs_store_ops sqlite_ops = {
     .name = "sqlite",
     .reads_inline = true,
@@ -1580,6 +2029,23 @@ static const struct rs_store_ops sqlite_ops = {
     .apikey_revoke_user = sq_apikey_revoke_user,
     .settings_get = sq_settings_get,
     .settings_put = sq_settings_put,
+    .access_version_get = sq_access_version_get,
+    .access_version_bump = sq_access_version_bump,
+    .resource_list = sq_resource_list,
+    .resource_insert = sq_resource_insert,
+    .role_list = sq_role_list,
+    .role_insert = sq_role_insert,
+    .role_update = sq_role_update,
+    .user_roles_get = sq_user_roles_get,
+    .user_roles_set = sq_user_roles_set,
+    .group_list = sq_group_list,
+    .group_get = sq_group_get,
+    .group_insert = sq_group_insert,
+    .group_update = sq_group_update,
+    .group_delete = sq_group_delete,
+    .group_members_add = sq_group_members_add,
+    .group_member_remove = sq_group_member_remove,
+    .groups_of_user = sq_groups_of_user,
     .cf_list = sq_cf_list,
     .cf_insert = sq_cf_insert,
     .cf_update = sq_cf_update,

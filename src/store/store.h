@@ -23,7 +23,9 @@
 
 #include <stdbool.h>
 
+#include "../core/access.h"
 #include "../core/apikey.h"
+#include "../core/group.h"
 #include "../core/audit.h"
 #include "../core/custom_field.h"
 #include "../core/error.h"
@@ -106,6 +108,47 @@ struct rs_store_ops {
                         int64_t *ret_version, struct rs_error *err);
     int (*settings_put)(struct rs_conn *c, const char *key, const char *json, int64_t version,
                         int64_t expected_version, int64_t at, struct rs_error *err);
+
+    /* Access. The version changes in the same transaction as anything that
+     * can change someone's access; caches compare it to drop stale entries. */
+    int (*access_version_get)(struct rs_conn *c, int64_t *ret, struct rs_error *err);
+    int (*access_version_bump)(struct rs_conn *c, struct rs_error *err);
+    int (*resource_list)(struct rs_conn *c, struct rs_resource_def **ret_items,
+                         size_t *ret_count, struct rs_error *err);
+    /* -RS_ECONFLICT naming "key" when taken. */
+    int (*resource_insert)(struct rs_conn *c, const struct rs_resource_def *r,
+                           struct rs_error *err);
+    /* Roles in id order. insert sets r->id (-RS_ECONFLICT naming "key" when
+     * taken); update writes name, description, permissions, active,
+     * updated_at, version where the version is expected_version. */
+    int (*role_list)(struct rs_conn *c, struct rs_role **ret_items, size_t *ret_count,
+                     struct rs_error *err);
+    int (*role_insert)(struct rs_conn *c, struct rs_role *r, struct rs_error *err);
+    int (*role_update)(struct rs_conn *c, const struct rs_role *r, int64_t expected_version,
+                       struct rs_error *err);
+    /* A user's secondary role keys (sorted); set replaces them. */
+    int (*user_roles_get)(struct rs_conn *c, int64_t user_id, char ***ret_keys,
+                          size_t *ret_count, struct rs_error *err);
+    int (*user_roles_set)(struct rs_conn *c, int64_t user_id, char *const *keys, size_t n,
+                          struct rs_error *err);
+    /* Groups (with member_count) by name; insert sets g->id (-RS_ECONFLICT
+     * naming "name" when the folded name is taken). */
+    int (*group_list)(struct rs_conn *c, struct rs_group **ret_items, size_t *ret_count,
+                      struct rs_error *err);
+    int (*group_get)(struct rs_conn *c, int64_t id, struct rs_group *ret, struct rs_error *err);
+    int (*group_insert)(struct rs_conn *c, struct rs_group *g, struct rs_error *err);
+    int (*group_update)(struct rs_conn *c, const struct rs_group *g, int64_t expected_version,
+                        struct rs_error *err);
+    int (*group_delete)(struct rs_conn *c, int64_t id, struct rs_error *err);
+    /* Adds members (existing ones are kept); -RS_EVALIDATION naming
+     * "user_ids" if an id names no user. */
+    int (*group_members_add)(struct rs_conn *c, int64_t group_id, const int64_t *user_ids,
+                             size_t n, int64_t at, struct rs_error *err);
+    /* -RS_ENOTFOUND when the user is not a member. */
+    int (*group_member_remove)(struct rs_conn *c, int64_t group_id, int64_t user_id,
+                               struct rs_error *err);
+    int (*groups_of_user)(struct rs_conn *c, int64_t user_id, struct rs_group **ret_items,
+                          size_t *ret_count, struct rs_error *err);
 
     /* Custom field definitions, in id order. insert sets f->id; a taken key is
      * -RS_ECONFLICT naming "key". update writes f where version matches. */

@@ -289,6 +289,7 @@ class Server:
             try:
                 r = Client(self.port, token=None, timeout=2).get("/healthz")
                 if r.status == 200:
+                    self._seed_roles()
                     return
                 last = "status %d" % r.status
             except OSError as e:
@@ -298,6 +299,22 @@ class Server:
             time.sleep(0.1)
         raise ServerStartError("%s: /healthz never answered 200 (last: %s); stderr tail: %s" %
                                (self.name, last, self.stderr_tail()))
+
+    # Role keys that tests put on users. Since the access-control issue a
+    # user's role must name an existing active role, so every server starts
+    # with these (no permissions: they grant nothing by themselves).
+    SEED_ROLES = ("clerk", "sales_rep", "sales_manager", "eng_lead", "ops.lead-2", "sweeper",
+                  "ops_lead", "lead", "r" * 64)
+
+    def _seed_roles(self):
+        if not self.admin_token:
+            return
+        c = Client(self.port, token=self.admin_token, timeout=5)
+        for key in self.SEED_ROLES:
+            r = c.post("/api/v1/roles", {"key": key, "name": key, "permissions": {}})
+            if r.status not in (201, 409):
+                raise ServerStartError("%s: could not create test role %s: %s" %
+                                       (self.name, key, r.describe()))
 
     def alive(self):
         return self.proc is not None and self.proc.poll() is None

@@ -1,6 +1,6 @@
-/* test_core_access.c: unit tests for the first-slice access rule
- * (src/core/access.h): the level follows the user type, only active users
- * hold any level. */
+/* test_core_access.c: roles and effective access (src/core/access.h):
+ * permissions combine and the highest level wins, the user type bounds the
+ * result, only active users hold anything, retired roles grant nothing. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -10,103 +10,162 @@
 
 #include "src/core/access.h"
 
-/* The expected table for an active user, written out independently of access.c. */
-static enum rs_level expected_active(enum rs_user_type t, enum rs_resource r)
+static char *catalogue[] = {"users", "groups", "settings", "invoices"};
+#define NCAT (sizeof(catalogue) / sizeof(catalogue[0]))
+
+static void make_role(struct rs_role *r, const char *key, const char *perms, bool active)
 {
-    static const enum rs_level table[RS_USER_TYPE_COUNT][RS_RES_COUNT] = {
-        /*                 users          api_keys       audit          system      settings */
-        [RS_USER_STANDARD] = {RS_LEVEL_READ, RS_LEVEL_NONE, RS_LEVEL_NONE, RS_LEVEL_NONE,
-                              RS_LEVEL_NONE},
-        [RS_USER_ADMIN] = {RS_LEVEL_ADMIN, RS_LEVEL_ADMIN, RS_LEVEL_ADMIN, RS_LEVEL_ADMIN,
-                           RS_LEVEL_ADMIN},
-        [RS_USER_API] = {RS_LEVEL_READ, RS_LEVEL_NONE, RS_LEVEL_NONE, RS_LEVEL_NONE,
-                         RS_LEVEL_NONE},
-        /* Guests are capped at read. */
-        [RS_USER_GUEST] = {RS_LEVEL_READ, RS_LEVEL_NONE, RS_LEVEL_NONE, RS_LEVEL_NONE,
-                           RS_LEVEL_NONE},
-    };
-    return table[t][r];
+    rs_role_init(r);
+    r->key = rs_xstrdup(key);
+    r->name = rs_xstrdup(key);
+    r->permissions = json_loads(perms, 0, NULL);
+    assert_non_null(r->permissions);
+    r->active = active;
 }
 
-static void levels_by_type_when_active(void **state)
+static struct rs_role roles[5];
+
+static int setup(void **state)
 {
-    for (int t = 0; t < RS_USER_TYPE_COUNT; t++) {
-        for (int r = 0; r < RS_RES_COUNT; r++) {
-            enum rs_level got =
-                rs_access_level((enum rs_user_type)t, RS_STATUS_ACTIVE, (enum rs_resource)r);
-            enum rs_level want = expected_active((enum rs_user_type)t, (enum rs_resource)r);
-            if (got != want)
-                fail_msg("type %s on %s: %s, want %s", rs_user_type_name((enum rs_user_type)t),
-                         rs_resource_name((enum rs_resource)r), rs_level_name(got),
-                         rs_level_name(want));
-        }
-    }
+    make_role(&roles[0], "reader", "{\"users\":\"read\",\"groups\":\"read\"}", true);
+    make_role(&roles[1], "writer", "{\"users\":\"write\"}", true);
+    make_role(&roles[2], "finance", "{\"invoices\":\"admin\"}", true);
+    make_role(&roles[3], "everything", "{\"*\":\"admin\"}", true);
+    make_role(&roles[4], "retired", "{\"settings\":\"admin\"}", false);
+    return 0;
 }
 
-static void no_level_unless_active(void **state)
+static int teardown(void **state)
 {
+    for (size_t i = 0; i < 5; i++)
+        rs_role_release(&roles[i]);
+    return 0;
+}
+
+static enum rs_level level(const struct rs_access *a, const char *res)
+{
+    const struct rs_access_entry *e = rs_access_find(a, res);
+    assert_non_null(e);
+    return e->level;
+}
+
+static void highest_access_wins(void **state)
+{
+    struct rs_role_ref refs[] = {{"reader", RS_VIA_PRIMARY, NULL},
+                                 {"writer", RS_VIA_SECONDARY, NULL},
+                                 {"finance", RS_VIA_GROUP, "Finance"},
+                                 {"retired", RS_VIA_SECONDARY, NULL},
+                                 {"no_such_role", RS_VIA_SECONDARY, NULL}};
+    struct rs_access a;
+    rs_access_resolve(7, RS_USER_STANDARD, RS_STATUS_ACTIVE, roles, 5, refs, 5, catalogue, NCAT,
+                      &a);
+    assert_int_equal(level(&a, "users"), RS_LEVEL_WRITE);  /* write beats read */
+    assert_int_equal(level(&a, "groups"), RS_LEVEL_READ);
+    assert_int_equal(level(&a, "invoices"), RS_LEVEL_ADMIN); /* through the group */
+    assert_int_equal(level(&a, "settings"), RS_LEVEL_NONE);  /* retired role: nothing */
+    assert_null(rs_access_find(&a, "unknown"));
+    /* The grants name the sources of the winning level only. */
+    const struct rs_access_entry *u = rs_access_find(&a, "users");
+    assert_int_equal(u->ngrants, 1);
+    assert_string_equal(u->grants[0].role, "writer");
+    assert_int_equal(u->grants[0].via, RS_VIA_SECONDARY);
+    const struct rs_access_entry *inv = rs_access_find(&a, "invoices");
+    assert_string_equal(inv->grants[0].group, "Finance");
+    rs_access_release(&a);
+}
+
+static void wildcard_and_ties(void **state)
+{
+    struct rs_role_ref refs[] = {{"everything", RS_VIA_PRIMARY, NULL},
+                                 {"finance", RS_VIA_SECONDARY, NULL}};
+    struct rs_access a;
+    rs_access_resolve(7, RS_USER_STANDARD, RS_STATUS_ACTIVE, roles, 5, refs, 2, catalogue, NCAT,
+                      &a);
+    for (size_t i = 0; i < NCAT; i++)
+        assert_int_equal(level(&a, catalogue[i]), RS_LEVEL_ADMIN);
+    /* Two roles granting the same level are both named. */
+    assert_int_equal(rs_access_find(&a, "invoices")->ngrants, 2);
+    rs_access_release(&a);
+}
+
+static void types_and_statuses_bound_it(void **state)
+{
+    struct rs_role_ref refs[] = {{"everything", RS_VIA_PRIMARY, NULL}};
+    struct rs_access a;
+    rs_access_resolve(7, RS_USER_GUEST, RS_STATUS_ACTIVE, roles, 5, refs, 1, catalogue, NCAT, &a);
+    for (size_t i = 0; i < NCAT; i++)
+        assert_int_equal(level(&a, catalogue[i]), RS_LEVEL_READ); /* guests: at most read */
+    assert_true(rs_access_find(&a, "users")->capped);
+    rs_access_release(&a);
+
+    rs_access_resolve(7, RS_USER_ADMIN, RS_STATUS_ACTIVE, roles, 5, NULL, 0, catalogue, NCAT, &a);
+    for (size_t i = 0; i < NCAT; i++)
+        assert_int_equal(level(&a, catalogue[i]), RS_LEVEL_ADMIN); /* admin type: all */
+    rs_access_release(&a);
+
     for (int s = 0; s < RS_STATUS_COUNT; s++) {
         if (s == RS_STATUS_ACTIVE)
             continue;
-        for (int t = 0; t < RS_USER_TYPE_COUNT; t++) {
-            for (int r = 0; r < RS_RES_COUNT; r++) {
-                enum rs_level got = rs_access_level((enum rs_user_type)t, (enum rs_user_status)s,
-                                                    (enum rs_resource)r);
-                if (got != RS_LEVEL_NONE)
-                    fail_msg("%s %s on %s: %s, want none",
-                             rs_user_status_name((enum rs_user_status)s),
-                             rs_user_type_name((enum rs_user_type)t),
-                             rs_resource_name((enum rs_resource)r), rs_level_name(got));
-            }
-        }
+        rs_access_resolve(7, RS_USER_ADMIN, (enum rs_user_status)s, roles, 5, refs, 1, catalogue,
+                          NCAT, &a);
+        for (size_t i = 0; i < NCAT; i++)
+            assert_int_equal(level(&a, catalogue[i]), RS_LEVEL_NONE);
+        rs_access_release(&a);
     }
 }
 
-static void allows(void **state)
+static void role_decoding(void **state)
 {
-    assert_true(rs_access_allows(RS_USER_ADMIN, RS_STATUS_ACTIVE, RS_RES_USERS, RS_LEVEL_WRITE));
-    assert_true(rs_access_allows(RS_USER_ADMIN, RS_STATUS_ACTIVE, RS_RES_SYSTEM, RS_LEVEL_ADMIN));
-    assert_true(rs_access_allows(RS_USER_STANDARD, RS_STATUS_ACTIVE, RS_RES_USERS, RS_LEVEL_READ));
-    assert_false(
-        rs_access_allows(RS_USER_STANDARD, RS_STATUS_ACTIVE, RS_RES_USERS, RS_LEVEL_WRITE));
-    assert_false(rs_access_allows(RS_USER_API, RS_STATUS_ACTIVE, RS_RES_AUDIT, RS_LEVEL_READ));
-    assert_true(rs_access_allows(RS_USER_GUEST, RS_STATUS_ACTIVE, RS_RES_USERS, RS_LEVEL_READ));
-    assert_false(rs_access_allows(RS_USER_GUEST, RS_STATUS_ACTIVE, RS_RES_USERS, RS_LEVEL_WRITE));
-    assert_false(rs_access_allows(RS_USER_ADMIN, RS_STATUS_LOCKED, RS_RES_USERS, RS_LEVEL_READ));
-    /* Needing nothing is always allowed. */
-    assert_true(rs_access_allows(RS_USER_GUEST, RS_STATUS_LOCKED, RS_RES_USERS, RS_LEVEL_NONE));
-}
+    struct rs_role r;
+    struct rs_error e;
+    rs_error_init(&e);
+    json_t *o = json_loads("{\"key\":\"clerk\",\"name\":\"Clerk\",\"permissions\":"
+                           "{\"users\":\"read\",\"invoices\":\"write\"}}",
+                           0, NULL);
+    assert_int_equal(rs_role_decode(o, NULL, catalogue, NCAT, &r, &e), 0);
+    assert_int_equal(rs_role_level(&r, "invoices"), RS_LEVEL_WRITE);
+    assert_int_equal(rs_role_level(&r, "settings"), RS_LEVEL_NONE);
+    json_decref(o);
+    struct rs_role r2;
+    o = json_loads("{\"key\":\"other\"}", 0, NULL);
+    rs_error_init(&e);
+    assert_int_equal(rs_role_decode(o, &r, catalogue, NCAT, &r2, &e), -RS_EVALIDATION);
+    assert_string_equal(e.fields[0].rule, "immutable");
+    json_decref(o);
+    rs_role_release(&r);
 
-static void out_of_range_type_has_no_level(void **state)
-{
-    assert_int_equal(rs_access_level(RS_USER_TYPE_COUNT, RS_STATUS_ACTIVE, RS_RES_USERS),
-                     RS_LEVEL_NONE);
-    assert_int_equal(rs_access_level((enum rs_user_type) - 1, RS_STATUS_ACTIVE, RS_RES_USERS),
-                     RS_LEVEL_NONE);
-}
-
-static void names(void **state)
-{
-    assert_string_equal(rs_resource_name(RS_RES_USERS), "users");
-    assert_string_equal(rs_resource_name(RS_RES_APIKEYS), "api_keys");
-    assert_string_equal(rs_resource_name(RS_RES_AUDIT), "audit");
-    assert_string_equal(rs_resource_name(RS_RES_SYSTEM), "system");
-    assert_string_equal(rs_resource_name(RS_RES_COUNT), "unknown");
-    assert_string_equal(rs_level_name(RS_LEVEL_NONE), "none");
-    assert_string_equal(rs_level_name(RS_LEVEL_READ), "read");
-    assert_string_equal(rs_level_name(RS_LEVEL_WRITE), "write");
-    assert_string_equal(rs_level_name(RS_LEVEL_ADMIN), "admin");
-    assert_string_equal(rs_level_name((enum rs_level)42), "none");
+    static const char *const bad[][3] = {
+        {"{\"key\":\"Bad Key\",\"name\":\"x\"}", "key", "format"},
+        {"{\"key\":\"x\"}", "name", "required"},
+        {"{\"key\":\"x\",\"name\":\"x\",\"permissions\":{\"nope\":\"read\"}}", "permissions.nope",
+         "unknown"},
+        {"{\"key\":\"x\",\"name\":\"x\",\"permissions\":{\"users\":\"root\"}}",
+         "permissions.users", "enum"},
+        {"{\"key\":\"x\",\"name\":\"x\",\"built_in\":true}", "built_in", "read_only"},
+    };
+    for (size_t i = 0; i < RS_ARRAY_LEN(bad); i++) {
+        rs_error_init(&e);
+        o = json_loads(bad[i][0], 0, NULL);
+        assert_true(rs_role_decode(o, NULL, catalogue, NCAT, &r, &e) < 0);
+        json_decref(o);
+        assert_string_equal(e.fields[0].field, bad[i][1]);
+        assert_string_equal(e.fields[0].rule, bad[i][2]);
+    }
+    enum rs_level l;
+    assert_int_equal(rs_level_parse("write", &l), 0);
+    assert_int_equal(l, RS_LEVEL_WRITE);
+    assert_int_equal(rs_level_parse("superuser", &l), -1);
+    assert_true(rs_access_key_ok("finance.invoices"));
+    assert_false(rs_access_key_ok("9lives"));
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(levels_by_type_when_active),
-        cmocka_unit_test(no_level_unless_active),
-        cmocka_unit_test(allows),
-        cmocka_unit_test(out_of_range_type_has_no_level),
-        cmocka_unit_test(names),
+        cmocka_unit_test(highest_access_wins),
+        cmocka_unit_test(wildcard_and_ties),
+        cmocka_unit_test(types_and_statuses_bound_it),
+        cmocka_unit_test(role_decoding),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -128,13 +128,15 @@ static void field_text_stays_utf8(void **state)
     assert_string_equal(e.fields[0].message, "bad ?é");
     assert_string_equal(e.message, "bad ?é");
 
-    char msg[300];
-    memset(msg, 'm', 254);
-    memcpy(msg + 254, "é", 3); /* straddles the 255-byte message limit */
+    /* A character straddling the message limit (the buffer less its NUL). */
+    const size_t limit = sizeof(e.message) - 1;
+    char msg[sizeof(e.message) + 8];
+    memset(msg, 'm', limit - 1);
+    memcpy(msg + limit - 1, "é", 3);
     rs_error_init(&e);
     assert_int_equal(rs_error_set(&e, RS_ECONFLICT, "%s", msg), -RS_ECONFLICT);
     assert_true(is_utf8(e.message));
-    assert_int_equal(strlen(e.message), 254);
+    assert_int_equal(strlen(e.message), limit - 1);
 }
 
 static void field_after_set_keeps_set_message(void **state)

@@ -1,0 +1,377 @@
+/* access.c: effective access, its cache, and the authorisation check every
+ * call makes.
+ *
+ * The cache holds each user's resolved access. An entry is valid while both
+ * versions it was made under still hold: the database's access version
+ * (bumped in the same transaction as any change that can change someone's
+ * access, in any process; a watcher thread polls it every 50 ms) and this
+ * process's epoch (bumped when such a change commits here, so this process
+ * sees its own changes at once). */
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+#define CACHE_SLOTS 4096 /* a power of two; collisions replace */
+#define WATCH_INTERVAL_US 50000
+
+struct entry {
+    int64_t user_id;
+    int64_t db_version;
+    int64_t epoch;
+    struct rs_access access;
+};
+
+static pthread_rwlock_t cache_lock = PTHREAD_RWLOCK_INITIALIZER;
+static struct entry cache[CACHE_SLOTS];
+static _Atomic int64_t db_version;
+static _Atomic int64_t epoch;
+
+static pthread_t watcher;
+static _Atomic bool watching;
+static struct rs_store *watched;
+
+void rs_access_changed_here(void)
+{
+    atomic_fetch_add(&epoch, 1);
+}
+
+static void *watch_main(void *arg)
+{
+    struct rs_ctx ctx;
+    rs_ctx_init(&ctx, watched);
+    while (atomic_load(&watching)) {
+        struct rs_error err;
+        rs_error_init(&err);
+        struct rs_conn *c = rs_ctx_read_conn(&ctx, &err);
+        int64_t v = 0;
+        if (c && ctx.store->ops->access_version_get(c, &v, &err) == 0)
+            atomic_store(&db_version, v);
+        rs_ctx_release(&ctx);
+        usleep(WATCH_INTERVAL_US);
+    }
+    return NULL;
+}
+
+int rs_access_watch_start(struct rs_store *store, struct rs_error *err)
+{
+    struct rs_ctx ctx;
+    rs_ctx_init(&ctx, store);
+    struct rs_conn *c = rs_ctx_read_conn(&ctx, err);
+    int64_t v = 0;
+    int r = c ? store->ops->access_version_get(c, &v, err) : -RS_EUNAVAILABLE;
+    rs_ctx_release(&ctx);
+    if (r < 0)
+        return r;
+    atomic_store(&db_version, v);
+    watched = store;
+    atomic_store(&watching, true);
+    if (pthread_create(&watcher, NULL, watch_main, NULL) != 0) {
+        atomic_store(&watching, false);
+        return rs_error_set(err, RS_EINTERNAL, "could not start the access watcher");
+    }
+    return 0;
+}
+
+void rs_access_watch_stop(void)
+{
+    if (!atomic_exchange(&watching, false))
+        return;
+    pthread_join(watcher, NULL);
+    pthread_rwlock_wrlock(&cache_lock);
+    for (size_t i = 0; i < CACHE_SLOTS; i++) {
+        if (cache[i].user_id)
+            rs_access_release(&cache[i].access);
+        cache[i].user_id = 0;
+    }
+    pthread_rwlock_unlock(&cache_lock);
+}
+
+/* Reads what resolution needs and resolves (no cache). */
+int rs_access_compute(struct rs_ctx *ctx, struct rs_conn *c, const struct rs_user *u,
+                      struct rs_access *ret, struct rs_error *err)
+{
+    const struct rs_store_ops *ops = ctx->store->ops;
+    struct rs_role *roles = NULL;
+    struct rs_resource_def *res = NULL;
+    struct rs_group *groups = NULL;
+    char **secondary = NULL;
+    size_t nroles = 0, nres = 0, ngroups = 0, nsec = 0;
+    int r = ops->role_list(c, &roles, &nroles, err);
+    if (r == 0)
+        r = ops->resource_list(c, &res, &nres, err);
+    if (r == 0)
+        r = ops->user_roles_get(c, u->id, &secondary, &nsec, err);
+    if (r == 0)
+        r = ops->groups_of_user(c, u->id, &groups, &ngroups, err);
+    if (r == 0) {
+        size_t nrefs = 1 + nsec;
+        for (size_t i = 0; i < ngroups; i++)
+            nrefs += json_array_size(groups[i].roles);
+        struct rs_role_ref *refs = rs_xcalloc(nrefs, sizeof(*refs));
+        size_t k = 0;
+        if (u->role)
+            refs[k++] = (struct rs_role_ref){u->role, RS_VIA_PRIMARY, NULL};
+        for (size_t i = 0; i < nsec; i++)
+            refs[k++] = (struct rs_role_ref){secondary[i], RS_VIA_SECONDARY, NULL};
+        for (size_t i = 0; i < ngroups; i++) {
+            size_t j;
+            json_t *key;
+            json_array_foreach(groups[i].roles, j, key)
+            {
+                refs[k++] = (struct rs_role_ref){json_string_value(key), RS_VIA_GROUP,
+                                                 groups[i].name};
+            }
+        }
+        char **keys = rs_xcalloc(nres ? nres : 1, sizeof(char *));
+        for (size_t i = 0; i < nres; i++)
+            keys[i] = res[i].key;
+        rs_access_resolve(u->id, u->type, u->status, roles, nroles, refs, k, keys, nres, ret);
+        free(keys);
+        free(refs);
+    }
+    for (size_t i = 0; i < nroles; i++)
+        rs_role_release(&roles[i]);
+    free(roles);
+    for (size_t i = 0; i < nres; i++)
+        rs_resource_def_release(&res[i]);
+    free(res);
+    for (size_t i = 0; i < ngroups; i++)
+        rs_group_release(&groups[i]);
+    free(groups);
+    for (size_t i = 0; i < nsec; i++)
+        free(secondary[i]);
+    free(secondary);
+    return r;
+}
+
+/* The level user_id holds on resource (and, if wanted, a copy of the entry's
+ * grants as JSON), through the cache. */
+static int level_of(struct rs_ctx *ctx, int64_t user_id, const char *resource,
+                    enum rs_level *ret, json_t **ret_grants, struct rs_error *err)
+{
+    size_t slot = (size_t)user_id & (CACHE_SLOTS - 1);
+    int64_t dbv = atomic_load(&db_version), ep = atomic_load(&epoch);
+    pthread_rwlock_rdlock(&cache_lock);
+    struct entry *e = &cache[slot];
+    if (e->user_id == user_id && e->db_version == dbv && e->epoch == ep) {
+        const struct rs_access_entry *a = rs_access_find(&e->access, resource);
+        *ret = a ? a->level : RS_LEVEL_NONE;
+        if (ret_grants)
+            *ret_grants = a ? rs_access_grants_json(a) : json_array();
+        pthread_rwlock_unlock(&cache_lock);
+        return 0;
+    }
+    pthread_rwlock_unlock(&cache_lock);
+
+    struct rs_conn *c = rs_ctx_read_conn(ctx, err);
+    if (!c)
+        return -RS_EUNAVAILABLE;
+    struct rs_user u;
+    int r = ctx->store->ops->user_get(c, user_id, &u, err);
+    if (r == -RS_ENOTFOUND) {
+        *ret = RS_LEVEL_NONE;
+        if (ret_grants)
+            *ret_grants = json_array();
+        return 0;
+    }
+    if (r < 0)
+        return r;
+    struct rs_access access;
+    r = rs_access_compute(ctx, c, &u, &access, err);
+    rs_user_release(&u);
+    if (r < 0)
+        return r;
+    const struct rs_access_entry *a = rs_access_find(&access, resource);
+    *ret = a ? a->level : RS_LEVEL_NONE;
+    if (ret_grants)
+        *ret_grants = a ? rs_access_grants_json(a) : json_array();
+    pthread_rwlock_wrlock(&cache_lock);
+    e = &cache[slot];
+    if (e->user_id)
+        rs_access_release(&e->access);
+    e->user_id = user_id;
+    e->db_version = dbv;
+    e->epoch = ep;
+    e->access = access;
+    pthread_rwlock_unlock(&cache_lock);
+    return 0;
+}
+
+int rs_svc_level(struct rs_ctx *ctx, int64_t user_id, const char *resource, enum rs_level *ret,
+                 struct rs_error *err)
+{
+    return level_of(ctx, user_id, resource, ret, NULL, err);
+}
+
+int rs_svc_require_named(struct rs_ctx *ctx, const char *resource, enum rs_level need,
+                         struct rs_error *err)
+{
+    if (ctx->actor.user_id == 0)
+        return 0; /* the system itself (first run, CLI) */
+    enum rs_level have = RS_LEVEL_NONE;
+    int r = level_of(ctx, ctx->actor.user_id, resource, &have, NULL, err);
+    if (r < 0)
+        return r;
+    if (have >= need)
+        return 0;
+    return rs_error_set(err, RS_EFORBIDDEN, "you need %s access to %s", rs_level_name(need),
+                        resource);
+}
+
+int rs_svc_require(struct rs_ctx *ctx, enum rs_resource res, enum rs_level level,
+                   struct rs_error *err)
+{
+    return rs_svc_require_named(ctx, rs_resource_name(res), level, err);
+}
+
+char *rs_json_text(json_t *j)
+{
+    char *s = json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    json_decref(j);
+    return s;
+}
+
+int rs_tx_access_changed(struct rs_tx *tx, struct rs_error *err)
+{
+    int r = tx->ctx->store->ops->access_version_bump(tx->conn, err);
+    if (r == 0)
+        tx->access_changed = true;
+    return r;
+}
+
+int rs_svc_user_permissions(struct rs_ctx *ctx, int64_t id, char **ret_json, struct rs_error *err)
+{
+    if (id != ctx->actor.user_id) {
+        int r = rs_svc_require(ctx, RS_RES_ROLES, RS_LEVEL_READ, err);
+        if (r < 0)
+            return r;
+    }
+    struct rs_conn *c = rs_ctx_read_conn(ctx, err);
+    if (!c)
+        return -RS_EUNAVAILABLE;
+    struct rs_user u;
+    int r = ctx->store->ops->user_get(c, id, &u, err);
+    if (r == -RS_ENOTFOUND)
+        return rs_error_set(err, RS_ENOTFOUND, "no user with id %lld", (long long)id);
+    if (r < 0)
+        return r;
+    struct rs_access a;
+    r = rs_access_compute(ctx, c, &u, &a, err);
+    if (r == 0) {
+        json_t *o = json_object();
+        json_object_set_new(o, "user_id", json_integer(u.id));
+        json_object_set_new(o, "username", json_string(u.username));
+        json_object_set_new(o, "type", json_string(rs_user_type_name(u.type)));
+        json_object_set_new(o, "status", json_string(rs_user_status_name(u.status)));
+        json_object_set_new(o, "permissions", rs_access_to_json(&a));
+        *ret_json = rs_json_text(o);
+        rs_access_release(&a);
+    }
+    rs_user_release(&u);
+    return r;
+}
+
+int rs_svc_access_check(struct rs_ctx *ctx, int64_t user_id, const char *resource,
+                        enum rs_level need, char **ret_json, struct rs_error *err)
+{
+    int r = rs_svc_require(ctx, RS_RES_ROLES, RS_LEVEL_READ, err);
+    if (r < 0)
+        return r;
+    struct rs_conn *c = rs_ctx_read_conn(ctx, err);
+    if (!c)
+        return -RS_EUNAVAILABLE;
+    struct rs_resource_def *res = NULL;
+    size_t nres = 0;
+    r = ctx->store->ops->resource_list(c, &res, &nres, err);
+    bool known = false;
+    for (size_t i = 0; i < nres; i++) {
+        known = known || strcmp(res[i].key, resource) == 0;
+        rs_resource_def_release(&res[i]);
+    }
+    free(res);
+    if (r < 0)
+        return r;
+    if (!known)
+        return rs_error_set(err, RS_ENOTFOUND, "no resource \"%s\"", resource);
+    struct rs_user u;
+    r = ctx->store->ops->user_get(c, user_id, &u, err);
+    if (r == -RS_ENOTFOUND)
+        return rs_error_set(err, RS_ENOTFOUND, "no user with id %lld", (long long)user_id);
+    if (r < 0)
+        return r;
+    enum rs_level have = RS_LEVEL_NONE;
+    json_t *grants = NULL;
+    r = level_of(ctx, user_id, resource, &have, &grants, err);
+    if (r == 0) {
+        json_t *o = json_object();
+        json_object_set_new(o, "user_id", json_integer(user_id));
+        json_object_set_new(o, "resource", json_string(resource));
+        json_object_set_new(o, "requested", json_string(rs_level_name(need)));
+        json_object_set_new(o, "allowed", json_boolean(have >= need));
+        json_object_set_new(o, "level", json_string(rs_level_name(have)));
+        json_object_set_new(o, "granted_by", grants);
+        if (have < need) {
+            char reason[200];
+            if (u.status != RS_STATUS_ACTIVE)
+                snprintf(reason, sizeof(reason), "the user is %s",
+                         rs_user_status_name(u.status));
+            else
+                snprintf(reason, sizeof(reason), "highest level held on %s is %s", resource,
+                         rs_level_name(have));
+            json_object_set_new(o, "reason", json_string(reason));
+        }
+        *ret_json = rs_json_text(o);
+    }
+    rs_user_release(&u);
+    return r;
+}
+
+int rs_svc_access_cache_clear(struct rs_ctx *ctx, struct rs_error *err)
+{
+    int r = rs_svc_require(ctx, RS_RES_SETTINGS, RS_LEVEL_ADMIN, err);
+    if (r < 0)
+        return r;
+    struct rs_tx tx;
+    r = rs_tx_begin(ctx, &tx, err);
+    if (r < 0)
+        return r;
+    r = rs_tx_access_changed(&tx, err);
+    if (r == 0)
+        r = rs_tx_audit(&tx, "access.cache_clear", "access", 0, NULL, NULL, NULL, err);
+    if (r < 0) {
+        rs_tx_abort(&tx);
+        return r;
+    }
+    return rs_tx_commit(&tx, err);
+}
+
+int rs_svc_check_grant(struct rs_ctx *ctx, struct rs_tx *tx, const struct rs_role *role,
+                       const char *field, struct rs_error *err)
+{
+    if (ctx->actor.user_id == 0 || !role)
+        return 0;
+    /* Resolved on the transaction's own connection: a call holds one
+     * connection at a time (a pooled second one could deadlock). */
+    struct rs_user actor;
+    struct rs_access mine;
+    int r = ctx->store->ops->user_get(tx->conn, ctx->actor.user_id, &actor, err);
+    if (r < 0)
+        return r;
+    r = rs_access_compute(ctx, tx->conn, &actor, &mine, err);
+    rs_user_release(&actor);
+    if (r < 0)
+        return r;
+    for (size_t i = 0; r == 0 && i < mine.n; i++) {
+        const char *key = mine.items[i].resource;
+        enum rs_level grants = rs_role_level(role, key), have = mine.items[i].level;
+        if (grants != RS_LEVEL_NONE && have < grants)
+            r = rs_error_field(err, RS_EFORBIDDEN, field, "escalation",
+                               "%s would grant %s on %s, which you do not hold (you have %s)",
+                               role->key, rs_level_name(grants), key, rs_level_name(have));
+    }
+    rs_access_release(&mine);
+    return r;
+}

@@ -354,6 +354,9 @@ static int user_action(struct rs_call *call, int action)
     int r = body ? rs_action_decode(body, &reason, &note, &call->err) : 0;
     json_decref(body);
     struct rs_user u;
+    if (r == 0 && action < 0 && reason)
+        r = rs_error_field(&call->err, RS_EBADREQUEST, "reason", "unknown_field",
+                           "erase takes a note (the privacy request), not a reason");
     if (r == 0 && action < 0)
         r = rs_svc_user_erase(&call->ctx, call->id, note, expected, &u, &call->err);
     else if (r == 0)

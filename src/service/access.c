@@ -147,20 +147,38 @@ int rs_access_compute(struct rs_ctx *ctx, struct rs_conn *c, const struct rs_use
     return r;
 }
 
-/* The level user_id holds on resource (and, if wanted, a copy of the entry's
- * grants as JSON), through the cache. */
-static int level_of(struct rs_ctx *ctx, int64_t user_id, const char *resource,
-                    enum rs_level *ret, json_t **ret_grants, struct rs_error *err)
+/* What one cached lookup answers. */
+struct lookup {
+    bool user_exists;
+    bool resource_known;
+    enum rs_level level;
+    enum rs_user_status status;
+    json_t *grants; /* when asked for: a new reference */
+};
+
+static void answer(const struct rs_access *a, const char *resource, bool want_grants,
+                   struct lookup *ret)
 {
+    const struct rs_access_entry *e = rs_access_find(a, resource);
+    ret->user_exists = true;
+    ret->resource_known = e != NULL;
+    ret->level = e ? e->level : RS_LEVEL_NONE;
+    ret->status = a->status;
+    if (want_grants)
+        ret->grants = e ? rs_access_grants_json(e) : json_array();
+}
+
+/* The level user_id holds on resource, through the cache. */
+static int lookup(struct rs_ctx *ctx, int64_t user_id, const char *resource, bool want_grants,
+                  struct lookup *ret, struct rs_error *err)
+{
+    memset(ret, 0, sizeof(*ret));
     size_t slot = (size_t)user_id & (CACHE_SLOTS - 1);
     int64_t dbv = atomic_load(&db_version), ep = atomic_load(&epoch);
     pthread_rwlock_rdlock(&cache_lock);
     struct entry *e = &cache[slot];
     if (e->user_id == user_id && e->db_version == dbv && e->epoch == ep) {
-        const struct rs_access_entry *a = rs_access_find(&e->access, resource);
-        *ret = a ? a->level : RS_LEVEL_NONE;
-        if (ret_grants)
-            *ret_grants = a ? rs_access_grants_json(a) : json_array();
+        answer(&e->access, resource, want_grants, ret);
         pthread_rwlock_unlock(&cache_lock);
         return 0;
     }
@@ -172,10 +190,9 @@ static int level_of(struct rs_ctx *ctx, int64_t user_id, const char *resource,
     struct rs_user u;
     int r = ctx->store->ops->user_get(c, user_id, &u, err);
     if (r == -RS_ENOTFOUND) {
-        *ret = RS_LEVEL_NONE;
-        if (ret_grants)
-            *ret_grants = json_array();
-        return 0;
+        if (want_grants)
+            ret->grants = json_array();
+        return 0; /* user_exists stays false */
     }
     if (r < 0)
         return r;
@@ -184,10 +201,7 @@ static int level_of(struct rs_ctx *ctx, int64_t user_id, const char *resource,
     rs_user_release(&u);
     if (r < 0)
         return r;
-    const struct rs_access_entry *a = rs_access_find(&access, resource);
-    *ret = a ? a->level : RS_LEVEL_NONE;
-    if (ret_grants)
-        *ret_grants = a ? rs_access_grants_json(a) : json_array();
+    answer(&access, resource, want_grants, ret);
     pthread_rwlock_wrlock(&cache_lock);
     e = &cache[slot];
     if (e->user_id)
@@ -203,7 +217,11 @@ static int level_of(struct rs_ctx *ctx, int64_t user_id, const char *resource,
 int rs_svc_level(struct rs_ctx *ctx, int64_t user_id, const char *resource, enum rs_level *ret,
                  struct rs_error *err)
 {
-    return level_of(ctx, user_id, resource, ret, NULL, err);
+    struct lookup l;
+    int r = lookup(ctx, user_id, resource, false, &l, err);
+    if (r == 0)
+        *ret = l.level;
+    return r;
 }
 
 int rs_svc_require_named(struct rs_ctx *ctx, const char *resource, enum rs_level need,
@@ -212,7 +230,7 @@ int rs_svc_require_named(struct rs_ctx *ctx, const char *resource, enum rs_level
     if (ctx->actor.user_id == 0)
         return 0; /* the system itself (first run, CLI) */
     enum rs_level have = RS_LEVEL_NONE;
-    int r = level_of(ctx, ctx->actor.user_id, resource, &have, NULL, err);
+    int r = rs_svc_level(ctx, ctx->actor.user_id, resource, &have, err);
     if (r < 0)
         return r;
     if (have >= need)
@@ -280,53 +298,35 @@ int rs_svc_access_check(struct rs_ctx *ctx, int64_t user_id, const char *resourc
     int r = rs_svc_require(ctx, RS_RES_ROLES, RS_LEVEL_READ, err);
     if (r < 0)
         return r;
-    struct rs_conn *c = rs_ctx_read_conn(ctx, err);
-    if (!c)
-        return -RS_EUNAVAILABLE;
-    struct rs_resource_def *res = NULL;
-    size_t nres = 0;
-    r = ctx->store->ops->resource_list(c, &res, &nres, err);
-    bool known = false;
-    for (size_t i = 0; i < nres; i++) {
-        known = known || strcmp(res[i].key, resource) == 0;
-        rs_resource_def_release(&res[i]);
-    }
-    free(res);
+    /* The hot path: answered from the cache, which knows the catalogue. */
+    struct lookup l;
+    r = lookup(ctx, user_id, resource, true, &l, err);
     if (r < 0)
         return r;
-    if (!known)
+    if (!l.user_exists || !l.resource_known) {
+        json_decref(l.grants);
+        if (!l.user_exists)
+            return rs_error_set(err, RS_ENOTFOUND, "no user with id %lld", (long long)user_id);
         return rs_error_set(err, RS_ENOTFOUND, "no resource \"%s\"", resource);
-    struct rs_user u;
-    r = ctx->store->ops->user_get(c, user_id, &u, err);
-    if (r == -RS_ENOTFOUND)
-        return rs_error_set(err, RS_ENOTFOUND, "no user with id %lld", (long long)user_id);
-    if (r < 0)
-        return r;
-    enum rs_level have = RS_LEVEL_NONE;
-    json_t *grants = NULL;
-    r = level_of(ctx, user_id, resource, &have, &grants, err);
-    if (r == 0) {
-        json_t *o = json_object();
-        json_object_set_new(o, "user_id", json_integer(user_id));
-        json_object_set_new(o, "resource", json_string(resource));
-        json_object_set_new(o, "requested", json_string(rs_level_name(need)));
-        json_object_set_new(o, "allowed", json_boolean(have >= need));
-        json_object_set_new(o, "level", json_string(rs_level_name(have)));
-        json_object_set_new(o, "granted_by", grants);
-        if (have < need) {
-            char reason[200];
-            if (u.status != RS_STATUS_ACTIVE)
-                snprintf(reason, sizeof(reason), "the user is %s",
-                         rs_user_status_name(u.status));
-            else
-                snprintf(reason, sizeof(reason), "highest level held on %s is %s", resource,
-                         rs_level_name(have));
-            json_object_set_new(o, "reason", json_string(reason));
-        }
-        *ret_json = rs_json_text(o);
     }
-    rs_user_release(&u);
-    return r;
+    json_t *o = json_object();
+    json_object_set_new(o, "user_id", json_integer(user_id));
+    json_object_set_new(o, "resource", json_string(resource));
+    json_object_set_new(o, "requested", json_string(rs_level_name(need)));
+    json_object_set_new(o, "allowed", json_boolean(l.level >= need));
+    json_object_set_new(o, "level", json_string(rs_level_name(l.level)));
+    json_object_set_new(o, "granted_by", l.grants);
+    if (l.level < need) {
+        char reason[200];
+        if (l.status != RS_STATUS_ACTIVE)
+            snprintf(reason, sizeof(reason), "the user is %s", rs_user_status_name(l.status));
+        else
+            snprintf(reason, sizeof(reason), "highest level held on %s is %s", resource,
+                     rs_level_name(l.level));
+        json_object_set_new(o, "reason", json_string(reason));
+    }
+    *ret_json = rs_json_text(o);
+    return 0;
 }
 
 int rs_svc_access_cache_clear(struct rs_ctx *ctx, struct rs_error *err)

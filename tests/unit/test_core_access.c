@@ -9,6 +9,7 @@
 #include <cmocka.h>
 
 #include "src/core/access.h"
+#include "src/core/group.h"
 
 static char *catalogue[] = {"users", "groups", "settings", "invoices"};
 #define NCAT (sizeof(catalogue) / sizeof(catalogue[0]))
@@ -159,6 +160,47 @@ static void role_decoding(void **state)
     assert_false(rs_access_key_ok("9lives"));
 }
 
+static void group_decoding(void **state)
+{
+    struct rs_group g, g2;
+    struct rs_error e;
+    rs_error_init(&e);
+    json_t *o = json_loads("{\"name\":\"  Sales  \",\"email\":\"sales@example.com\","
+                           "\"roles\":[\"standard_user\"]}",
+                           0, NULL);
+    assert_int_equal(rs_group_decode(o, NULL, &g, &e), 0);
+    json_decref(o);
+    assert_string_equal(g.name, "Sales"); /* trimmed */
+    assert_string_equal(g.description, "");
+    assert_int_equal(json_array_size(g.roles), 1);
+    /* A change merges onto the old record; null clears the address. */
+    o = json_loads("{\"email\":null,\"description\":\"Field sales\"}", 0, NULL);
+    assert_int_equal(rs_group_decode(o, &g, &g2, &e), 0);
+    json_decref(o);
+    assert_null(g2.email);
+    assert_string_equal(g2.name, "Sales");
+    assert_string_equal(g2.description, "Field sales");
+    rs_group_release(&g2);
+    rs_group_release(&g);
+    static const char *const bad[][3] = {
+        {"{}", "name", "required"},
+        {"{\"name\":\"   \"}", "name", "required"},
+        {"{\"name\":\"x\",\"email\":\"not-an-address\"}", "email", "format"},
+        {"{\"name\":\"x\",\"roles\":[\"Bad Key\"]}", "roles", "format"},
+        {"{\"name\":\"x\",\"roles\":\"admin\"}", "roles", "type"},
+        {"{\"name\":\"x\",\"member_count\":3}", "member_count", "read_only"},
+        {"{\"name\":\"x\",\"colour\":1}", "colour", "unknown_field"},
+    };
+    for (size_t i = 0; i < RS_ARRAY_LEN(bad); i++) {
+        rs_error_init(&e);
+        o = json_loads(bad[i][0], 0, NULL);
+        assert_true(rs_group_decode(o, NULL, &g, &e) < 0);
+        json_decref(o);
+        assert_string_equal(e.fields[0].field, bad[i][1]);
+        assert_string_equal(e.fields[0].rule, bad[i][2]);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -166,6 +208,7 @@ int main(void)
         cmocka_unit_test(wildcard_and_ties),
         cmocka_unit_test(types_and_statuses_bound_it),
         cmocka_unit_test(role_decoding),
+        cmocka_unit_test(group_decoding),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

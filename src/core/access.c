@@ -121,10 +121,10 @@ enum rs_level rs_role_level(const struct rs_role *r, const char *resource)
     return l;
 }
 
+/* Roles an administrator writes name catalogue resources only; "*" is the
+ * built-in administrator's. */
 static bool in_catalogue(const char *key, char *const *resources, size_t n)
 {
-    if (strcmp(key, "*") == 0)
-        return true;
     for (size_t i = 0; i < n; i++) {
         if (strcmp(resources[i], key) == 0)
             return true;

@@ -72,7 +72,8 @@ enum rs_level rs_role_level(const struct rs_role *r, const char *resource);
 /* Decodes a role from JSON: on create all of key, name, description?,
  * permissions; on update (existing != NULL) name, description and
  * permissions merge onto a copy and key is immutable. Permission keys must
- * be in the catalogue (or "*"): 422 "permissions.<key>" rule "unknown". */
+ * be in the catalogue ("*" is reserved for the built-in administrator): 422
+ * "permissions.<key>" rule "unknown". */
 int rs_role_decode(json_t *obj, const struct rs_role *existing, char *const *resources,
                    size_t nresources, struct rs_role *ret, struct rs_error *err) RS_WUR;
 

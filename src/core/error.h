@@ -30,12 +30,12 @@ enum rs_code {
 struct rs_field_error {
     char field[64];   /* JSON name of the field ("email"), truncated if longer */
     char rule[32];    /* machine-readable rule ("required", "unique", "max_length") */
-    char message[512];
+    char message[1024];
 };
 
 struct rs_error {
     int code;          /* enum rs_code, RS_OK when unset */
-    char message[512]; /* for the user; says what and why */
+    char message[1024]; /* for the user; says what and why */
     char log_detail[256];
     int nfields;
     struct rs_field_error fields[RS_MAX_FIELD_ERRORS];

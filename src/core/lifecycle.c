@@ -124,7 +124,7 @@ int rs_manager_check(int64_t user_id, const char *username, int64_t manager_id,
     if (loop_at == n)
         return 0;
     /* "jsmith -> mjones -> ... -> jsmith" */
-    char msg[480];
+    char msg[1000];
     size_t used = 0;
     int w = snprintf(msg, sizeof(msg), "%s", username ? username : "?");
     used = w > 0 ? (size_t)w : 0;

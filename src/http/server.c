@@ -784,13 +784,8 @@ int rs_server_run(const struct rs_server_config *cfg, struct rs_store *store,
     h2o_handler_t *handler = h2o_create_handler(path, sizeof(*handler));
     handler->on_req = on_req;
 
-    srv.workers = rs_xcalloc((size_t)srv.nworkers, sizeof(struct worker));
-    int r = start_workers(&srv, err);
-    if (r < 0) {
-        free(srv.workers);
-        return r;
-    }
-
+    /* Signals are caught before the first connection can be accepted, so a
+     * SIGTERM at any moment after "listening" means a graceful stop. */
     uv_loop_t main_loop;
     uv_loop_init(&main_loop);
     uv_signal_t sigterm, sigint;
@@ -799,6 +794,17 @@ int rs_server_run(const struct rs_server_config *cfg, struct rs_store *store,
     sigterm.data = sigint.data = &srv;
     uv_signal_start(&sigterm, on_signal, SIGTERM);
     uv_signal_start(&sigint, on_signal, SIGINT);
+
+    srv.workers = rs_xcalloc((size_t)srv.nworkers, sizeof(struct worker));
+    int r = start_workers(&srv, err);
+    if (r < 0) {
+        uv_close((uv_handle_t *)&sigterm, NULL);
+        uv_close((uv_handle_t *)&sigint, NULL);
+        uv_run(&main_loop, UV_RUN_NOWAIT);
+        uv_loop_close(&main_loop);
+        free(srv.workers);
+        return r;
+    }
     /* Start-up (migrations, the first-run check) leaves freed heap behind;
      * give it back so an idle server stays small. */
     malloc_trim(0);

@@ -23,6 +23,11 @@ int rs_access_compute(struct rs_ctx *ctx, struct rs_conn *c, const struct rs_use
  * holds every level role grants; field names what is being granted. */
 int rs_svc_check_grant(struct rs_ctx *ctx, struct rs_tx *tx, const struct rs_role *role,
                        const char *field, struct rs_error *err) RS_WUR;
+/* After a change is written in tx: refuses (409 last_admin, naming u) if no
+ * active administrator remains (admin type, or the administrator role held
+ * as primary, secondary or through a group). */
+int rs_svc_check_admin_remains(struct rs_ctx *ctx, struct rs_tx *tx, const struct rs_user *u,
+                               struct rs_error *err) RS_WUR;
 /* Within tx: bumps the access version; the commit then drops this
  * process's cached permissions (other processes follow within 50 ms). */
 int rs_tx_access_changed(struct rs_tx *tx, struct rs_error *err) RS_WUR;

@@ -273,12 +273,16 @@ int rs_svc_user_roles_set(struct rs_ctx *ctx, int64_t user_id, const char *prima
         rs_user_copy(&after, &before);
         free(after.role);
         after.role = primary ? rs_xstrdup(primary) : NULL;
+    }
+    if (r == 0) {
         after.updated_at = rs_ctx_now(ctx);
         after.version = before.version + 1;
         r = ctx->store->ops->user_update(tx.conn, &after, before.version, err);
     }
     if (r == 0)
         r = ctx->store->ops->user_roles_set(tx.conn, user_id, secondary, n, err);
+    if (r == 0)
+        r = rs_svc_check_admin_remains(ctx, &tx, &before, err);
     if (r == 0) {
         json_t *b = json_object(), *a = json_object(), *bs = json_array(), *as = json_array();
         for (size_t i = 0; i < nold; i++)

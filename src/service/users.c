@@ -8,7 +8,7 @@
 #include "internal.h"
 
 #define HISTORY_LIMIT 200
-#define MANAGER_CHAIN_MAX 64
+#define MANAGER_CHAIN_MAX 256 /* deeper chains are refused */
 
 /* What a write needs besides the user: settings and custom field defs, read
  * inside the write transaction so the checks see what the write will see. */
@@ -37,8 +37,8 @@ static void env_release(struct write_env *env)
     rs_fields_free(env->fields, env->nfields);
 }
 
-static int check_last_admin(struct rs_ctx *ctx, struct rs_tx *tx, const struct rs_user *u,
-                            struct rs_error *err);
+static int check_admin_remains(struct rs_ctx *ctx, struct rs_tx *tx, const struct rs_user *u,
+                               struct rs_error *err);
 
 static int not_found(struct rs_error *err, int64_t id)
 {
@@ -68,6 +68,20 @@ static int check_role(struct rs_ctx *ctx, struct rs_tx *tx, const char *key, con
     for (size_t i = 0; i < n; i++)
         rs_role_release(&roles[i]);
     free(roles);
+    return r;
+}
+
+/* Making someone an admin-type user hands them everything: only those who
+ * hold admin on every resource may. */
+static int check_admin_type(struct rs_ctx *ctx, struct rs_tx *tx, struct rs_error *err)
+{
+    static const char everything[] = "{\"*\":\"admin\"}";
+    struct rs_role all;
+    rs_role_init(&all);
+    all.key = rs_xstrdup("type admin");
+    all.permissions = json_loads(everything, 0, NULL);
+    int r = rs_svc_check_grant(ctx, tx, &all, "type", err);
+    rs_role_release(&all);
     return r;
 }
 
@@ -113,6 +127,10 @@ static int check_manager(struct rs_ctx *ctx, struct rs_tx *tx, const struct rs_u
                                             names + 1, &n, err);
     if (r == 0)
         r = rs_manager_check(u->id, u->username, u->manager_id, ids, names, (size_t)n + 1, err);
+    if (r == 0 && n == MANAGER_CHAIN_MAX)
+        r = rs_error_field(err, RS_EVALIDATION, "manager_id", "depth",
+                           "the chain of managers above manager_id is deeper than %d",
+                           MANAGER_CHAIN_MAX);
     for (int i = 0; i <= n; i++)
         free(names[i]);
     return r;
@@ -195,6 +213,8 @@ int rs_svc_user_create(struct rs_ctx *ctx, struct rs_user *in, unsigned in_mask,
     r = check_manager(ctx, &tx, &u, err);
     if (r == 0)
         r = check_role(ctx, &tx, u.role, "role", err);
+    if (r == 0 && u.type == RS_USER_ADMIN)
+        r = check_admin_type(ctx, &tx, err);
     if (r == 0 && u.status == RS_STATUS_ACTIVE)
         r = check_licence(ctx, &tx, &env, err);
     if (r < 0)
@@ -225,7 +245,8 @@ out:
 
 int rs_svc_user_get(struct rs_ctx *ctx, int64_t id, struct rs_user *ret, struct rs_error *err)
 {
-    int r = rs_svc_require(ctx, RS_RES_USERS, RS_LEVEL_READ, err);
+    /* Everyone may read their own record. */
+    int r = id == ctx->actor.user_id ? 0 : rs_svc_require(ctx, RS_RES_USERS, RS_LEVEL_READ, err);
     if (r < 0)
         return r;
     struct rs_conn *c = rs_ctx_read_conn(ctx, err);
@@ -436,12 +457,14 @@ int rs_svc_user_update(struct rs_ctx *ctx, int64_t id, struct rs_user *patch, un
         r = check_manager(ctx, &tx, &after, err);
     if (r == 0 && (changed & RS_UF_ROLE))
         r = check_role(ctx, &tx, after.role, "role", err);
-    if (r == 0 && (changed & RS_UF_TYPE) && before.type == RS_USER_ADMIN)
-        r = check_last_admin(ctx, &tx, &before, err);
+    if (r == 0 && (changed & RS_UF_TYPE) && after.type == RS_USER_ADMIN)
+        r = check_admin_type(ctx, &tx, err);
     if (r == 0 && (changed & (RS_UF_ROLE | RS_UF_TYPE)))
         r = rs_tx_access_changed(&tx, err);
     if (r == 0)
         r = write_change(ctx, &tx, &before, &after, changed, "user.update", NULL, err);
+    if (r == 0 && (changed & (RS_UF_TYPE | RS_UF_ROLE)))
+        r = check_admin_remains(ctx, &tx, &before, err);
     if (r < 0)
         goto abort;
     r = rs_tx_commit(&tx, err);
@@ -459,23 +482,32 @@ out:
     return r;
 }
 
-/* Refuses to take the last active administrator out of service. */
-static int check_last_admin(struct rs_ctx *ctx, struct rs_tx *tx, const struct rs_user *u,
-                            struct rs_error *err)
+/* The last-administrator rule as a post-condition, checked inside the
+ * transaction after a change is written: some active user must still be an
+ * administrator, by type or by the administrator role (primary, secondary or
+ * through a group). u names the user whose change is refused. */
+static int check_admin_remains(struct rs_ctx *ctx, struct rs_tx *tx, const struct rs_user *u,
+                               struct rs_error *err)
 {
-    if (u->type != RS_USER_ADMIN || u->status != RS_STATUS_ACTIVE)
-        return 0;
     int64_t admins = 0;
     int r = ctx->store->ops->user_count_status(tx->conn, RS_STATUS_ACTIVE, RS_USER_ADMIN, &admins,
                                                err);
-    if (r < 0)
+    if (r < 0 || admins > 0)
         return r;
-    if (admins <= 1)
-        return rs_error_field(err, RS_ECONFLICT, "status", "last_admin",
-                              "%s is the last active administrator; make another user an "
-                              "administrator first",
-                              u->username);
-    return 0;
+    bool held = false;
+    r = ctx->store->ops->role_held(tx->conn, "administrator", &held, err);
+    if (r < 0 || held)
+        return r;
+    return rs_error_field(err, RS_ECONFLICT, "status", "last_admin",
+                          "%s is the last active administrator; make another user an "
+                          "administrator first",
+                          u->username);
+}
+
+int rs_svc_check_admin_remains(struct rs_ctx *ctx, struct rs_tx *tx, const struct rs_user *u,
+                               struct rs_error *err)
+{
+    return check_admin_remains(ctx, tx, u, err);
 }
 
 int rs_svc_user_act(struct rs_ctx *ctx, int64_t id, int action, const char *reason,
@@ -510,8 +542,6 @@ int rs_svc_user_act(struct rs_ctx *ctx, int64_t id, int action, const char *reas
         r = rs_lifecycle_next(before.status, a, &to, err);
     if (r == 0 && to == RS_STATUS_ACTIVE)
         r = check_licence(ctx, &tx, &env, err);
-    if (r == 0 && to != RS_STATUS_ACTIVE)
-        r = check_last_admin(ctx, &tx, &before, err);
     if (r < 0)
         goto abort;
     rs_user_copy(&after, &before);
@@ -527,6 +557,8 @@ int rs_svc_user_act(struct rs_ctx *ctx, int64_t id, int action, const char *reas
     if (r == 0)
         r = write_change(ctx, &tx, &before, &after, RS_UF_STATUS, action_name,
                          reason ? reason : note, err);
+    if (r == 0 && to != RS_STATUS_ACTIVE)
+        r = check_admin_remains(ctx, &tx, &before, err);
     if (r < 0)
         goto abort;
     /* The user's API keys stop working at once: authentication checks the
@@ -568,8 +600,6 @@ int rs_svc_user_erase(struct rs_ctx *ctx, int64_t id, const char *note, int64_t 
     if (r < 0)
         return r;
     r = load_for_change(ctx, &tx, id, expected_version, &before, err);
-    if (r == 0 && before.status == RS_STATUS_ACTIVE)
-        r = check_last_admin(ctx, &tx, &before, err);
     if (r < 0)
         goto abort;
     rs_user_copy(&after, &before);
@@ -600,6 +630,8 @@ int rs_svc_user_erase(struct rs_ctx *ctx, int64_t id, const char *note, int64_t 
         r = ctx->store->ops->apikey_revoke_user(tx.conn, id, now, err);
     if (r == 0)
         r = rs_tx_access_changed(&tx, err);
+    if (r == 0)
+        r = check_admin_remains(ctx, &tx, &before, err);
     if (r == 0) {
         /* The event names what was erased, not the values. */
         json_t *fields = json_pack("{s:[s,s,s,s,s,s,s,s],s:s}", "erased", "username", "email",

@@ -117,6 +117,11 @@ static int pg_fail(struct pg_conn *c, PGresult *res, const struct rs_user *u, co
         if (cons && strcmp(cons, "custom_fields_key") == 0)
             return rs_error_field(err, RS_ECONFLICT, "key", "unique",
                                   "a custom field with this key exists");
+        if (cons && (strcmp(cons, "roles_key") == 0 || strcmp(cons, "resources_key") == 0))
+            return rs_error_field(err, RS_ECONFLICT, "key", "unique", "this key is taken");
+        if (cons && strcmp(cons, "groups_name_key") == 0)
+            return rs_error_field(err, RS_ECONFLICT, "name", "unique",
+                                  "a group with this name exists");
         log_pq_text(err, what, text);
         return rs_error_set(err, RS_ECONFLICT, "the record conflicts with an existing one");
     }
@@ -990,6 +995,8 @@ static char *add_filter(struct pg_sql *sql, struct pg_params *p, const struct rs
     filter_eq(sql, p, "position", q->position);
     filter_eq(sql, p, "role", q->role);
     filter_int(sql, p, " AND manager_id = $%d", q->manager_id);
+    filter_int(sql, p, " AND id IN (SELECT user_id FROM group_members WHERE group_id = $%d)",
+               q->group_id);
     filter_int(sql, p, " AND created_at >= $%d", q->created_after);
     filter_int(sql, p, " AND created_at <= $%d", q->created_before);
     filter_int(sql, p, " AND last_login_at >= $%d", q->last_login_after);
@@ -1791,6 +1798,489 @@ static int pg_cf_update(struct rs_conn *rc_conn, const struct rs_custom_field *f
     return rc;
 }
 
+/* ---- access: version, resources, roles, groups -------------------------- */
+
+/* Reads one row into *item (of the list's item type); 0 or -code, leaving
+ * nothing to release on failure. */
+typedef int (*row_reader)(PGresult *r, int row, void *item, struct rs_error *err);
+
+/* Runs a query and reads every row into a new array of items of `size`
+ * bytes, owned by the caller; on failure releases what was read. */
+static int pg_list(struct pg_conn *c, const char *sql, const struct pg_params *p, size_t size,
+                   row_reader read, void (*release)(void *), void **ret_items, size_t *ret_count,
+                   struct rs_error *err)
+{
+    PGresult *res = NULL;
+    int rc = pg_run(c, sql, p, p ? p->n : 0, NULL, &res, err);
+    if (rc)
+        return rc;
+    size_t n = (size_t)PQntuples(res);
+    char *items = rs_xcalloc(n ? n : 1, size);
+    size_t i = 0;
+    for (; i < n; i++) {
+        rc = read(res, (int)i, items + i * size, err);
+        if (rc)
+            break;
+    }
+    PQclear(res);
+    if (rc) {
+        for (size_t j = 0; j < i; j++)
+            release(items + j * size);
+        free(items);
+        return rc;
+    }
+    *ret_items = items;
+    *ret_count = n;
+    return 0;
+}
+
+/* Runs a write whose result has no rows wanted. */
+static int pg_exec(struct pg_conn *c, const char *sql, const struct pg_params *p,
+                   struct rs_error *err)
+{
+    PGresult *res = NULL;
+    int rc = pg_run(c, sql, p, p ? p->n : 0, NULL, &res, err);
+    PQclear(res);
+    return rc;
+}
+
+/* Runs an UPDATE or DELETE; *ret_changed says whether it touched a row. */
+static int pg_exec_changed(struct pg_conn *c, const char *sql, const struct pg_params *p,
+                           bool *ret_changed, struct rs_error *err)
+{
+    PGresult *res = NULL;
+    int rc = pg_run(c, sql, p, p->n, NULL, &res, err);
+    if (rc)
+        return rc;
+    *ret_changed = strcmp(PQcmdTuples(res), "0") != 0;
+    PQclear(res);
+    return 0;
+}
+
+/* Runs an INSERT ... RETURNING id. */
+static int pg_insert_id(struct pg_conn *c, const char *sql, const struct pg_params *p,
+                        const char *what, int64_t *ret_id, struct rs_error *err)
+{
+    PGresult *res = NULL;
+    int rc = pg_run(c, sql, p, p->n, NULL, &res, err);
+    if (rc)
+        return rc;
+    int64_t id;
+    if (PQntuples(res) != 1 || get_i64(res, 0, 0, &id))
+        rc = bad_data(what, err);
+    else
+        *ret_id = id;
+    PQclear(res);
+    return rc;
+}
+
+/* A JSON value as compact text (jansson fails only when out of memory). */
+static char *json_text(const json_t *v, size_t flags)
+{
+    char *s = json_dumps(v, JSON_COMPACT | flags);
+    if (!s)
+        abort();
+    return s;
+}
+
+static int pg_access_version_get(struct rs_conn *rc_conn, int64_t *ret, struct rs_error *err)
+{
+    PGresult *res = NULL;
+    int rc = pg_run(to_pg(rc_conn), "SELECT version FROM access_version WHERE id = 1", NULL, 0,
+                    NULL, &res, err);
+    if (rc)
+        return rc;
+    int64_t v;
+    if (PQntuples(res) != 1 || get_i64(res, 0, 0, &v))
+        rc = bad_data("access_version", err);
+    else
+        *ret = v;
+    PQclear(res);
+    return rc;
+}
+
+/* Holds the row's lock until the transaction ends: concurrent access changes
+ * queue here, briefly, as they are bumped last. */
+static int pg_access_version_bump(struct rs_conn *rc_conn, struct rs_error *err)
+{
+    struct pg_params p = {0};
+    bool changed;
+    int rc = pg_exec_changed(to_pg(rc_conn),
+                             "UPDATE access_version SET version = version + 1 WHERE id = 1", &p,
+                             &changed, err);
+    if (rc == 0 && !changed)
+        rc = bad_data("access_version", err);
+    return rc;
+}
+
+static int resource_from_row(PGresult *r, int row, void *item, struct rs_error *err)
+{
+    struct rs_resource_def d = {0};
+    if (get_i64(r, row, 4, &d.created_at))
+        return bad_data("resources", err);
+    d.key = get_str(r, row, 0);
+    d.label = get_str(r, row, 1);
+    d.module = get_str(r, row, 2);
+    d.built_in = get_bool(r, row, 3);
+    *(struct rs_resource_def *)item = d;
+    return 0;
+}
+
+static void release_resource_item(void *item)
+{
+    rs_resource_def_release(item);
+}
+
+static int pg_resource_list(struct rs_conn *rc_conn, struct rs_resource_def **ret_items,
+                            size_t *ret_count, struct rs_error *err)
+{
+    return pg_list(to_pg(rc_conn),
+                   "SELECT key, label, module, built_in, created_at FROM resources ORDER BY key",
+                   NULL, sizeof(**ret_items), resource_from_row, release_resource_item,
+                   (void **)ret_items, ret_count, err);
+}
+
+static int pg_resource_insert(struct rs_conn *rc_conn, const struct rs_resource_def *r,
+                              struct rs_error *err)
+{
+    struct pg_params p = {0};
+    pp_text(&p, r->key);
+    pp_text(&p, r->label);
+    pp_text(&p, r->module ? r->module : "");
+    pp_int(&p, r->created_at);
+    return pg_exec(to_pg(rc_conn),
+                   "INSERT INTO resources (key, label, module, built_in, created_at)"
+                   " VALUES ($1, $2, $3, false, $4)",
+                   &p, err);
+}
+
+#define ROLE_COLS                                                                                  \
+    "id, key, name, description, permissions, built_in, active, created_at, updated_at, version"
+
+static int role_from_row(PGresult *r, int row, void *item, struct rs_error *err)
+{
+    struct rs_role x;
+    rs_role_init(&x);
+    if (get_i64(r, row, 0, &x.id) || get_i64(r, row, 7, &x.created_at) ||
+        get_i64(r, row, 8, &x.updated_at) || get_i64(r, row, 9, &x.version))
+        return bad_data("roles", err);
+    x.key = get_str(r, row, 1);
+    x.name = get_str(r, row, 2);
+    x.description = get_str(r, row, 3);
+    /* As sqlite.c: permissions that do not parse grant nothing. */
+    x.permissions = json_loads(PQgetvalue(r, row, 4), 0, NULL);
+    if (!json_is_object(x.permissions)) {
+        json_decref(x.permissions);
+        x.permissions = json_object();
+    }
+    x.built_in = get_bool(r, row, 5);
+    x.active = get_bool(r, row, 6);
+    *(struct rs_role *)item = x;
+    return 0;
+}
+
+static void release_role_item(void *item)
+{
+    rs_role_release(item);
+}
+
+static int pg_role_list(struct rs_conn *rc_conn, struct rs_role **ret_items, size_t *ret_count,
+                        struct rs_error *err)
+{
+    return pg_list(to_pg(rc_conn), "SELECT " ROLE_COLS " FROM roles ORDER BY id", NULL,
+                   sizeof(**ret_items), role_from_row, release_role_item, (void **)ret_items,
+                   ret_count, err);
+}
+
+/* Binds name, description, permissions, active as $1..$4; the caller frees
+ * *ret_perms after the query. */
+static void role_params(struct pg_params *p, const struct rs_role *r, char **ret_perms)
+{
+    *ret_perms = json_text(r->permissions ? r->permissions : json_object(), JSON_SORT_KEYS);
+    pp_text(p, r->name);
+    pp_text(p, r->description ? r->description : "");
+    pp_text(p, *ret_perms);
+    pp_text(p, r->active ? "true" : "false");
+}
+
+static int pg_role_insert(struct rs_conn *rc_conn, struct rs_role *r, struct rs_error *err)
+{
+    _cleanup_free_ char *perms = NULL;
+    struct pg_params p = {0};
+    role_params(&p, r, &perms);
+    pp_text(&p, r->key);       /* $5 */
+    pp_int(&p, r->created_at); /* $6 */
+    pp_int(&p, r->updated_at); /* $7 */
+    pp_int(&p, r->version);    /* $8 */
+    return pg_insert_id(to_pg(rc_conn),
+                        "INSERT INTO roles (name, description, permissions, active, key,"
+                        " built_in, created_at, updated_at, version)"
+                        " VALUES ($1, $2, $3, $4, $5, false, $6, $7, $8) RETURNING id",
+                        &p, "roles insert", &r->id, err);
+}
+
+static int pg_role_update(struct rs_conn *rc_conn, const struct rs_role *r,
+                          int64_t expected_version, struct rs_error *err)
+{
+    _cleanup_free_ char *perms = NULL;
+    struct pg_params p = {0};
+    role_params(&p, r, &perms);
+    pp_int(&p, r->updated_at);    /* $5 */
+    pp_int(&p, r->version);       /* $6 */
+    pp_int(&p, r->id);            /* $7 */
+    pp_int(&p, expected_version); /* $8 */
+    bool changed;
+    int rc = pg_exec_changed(to_pg(rc_conn),
+                             "UPDATE roles SET name = $1, description = $2, permissions = $3,"
+                             " active = $4, updated_at = $5, version = $6"
+                             " WHERE id = $7 AND version = $8",
+                             &p, &changed, err);
+    if (rc == 0 && !changed)
+        rc = -RS_EPRECONDITION; /* bare, as in sqlite.c */
+    return rc;
+}
+
+static int text_from_row(PGresult *r, int row, void *item, struct rs_error *err)
+{
+    (void)err;
+    *(char **)item = get_str(r, row, 0);
+    return 0;
+}
+
+static void release_text_item(void *item)
+{
+    free(*(char **)item);
+}
+
+static int pg_user_roles_get(struct rs_conn *rc_conn, int64_t user_id, char ***ret_keys,
+                             size_t *ret_count, struct rs_error *err)
+{
+    struct pg_params p = {0};
+    pp_int(&p, user_id);
+    return pg_list(
+        to_pg(rc_conn), "SELECT role_key FROM user_roles WHERE user_id = $1 ORDER BY role_key", &p,
+        sizeof(**ret_keys), text_from_row, release_text_item, (void **)ret_keys, ret_count, err);
+}
+
+/* The keys travel as one JSON array, so any text is safe and one statement
+ * writes them all. */
+static int pg_user_roles_set(struct rs_conn *rc_conn, int64_t user_id, char *const *keys, size_t n,
+                             struct rs_error *err)
+{
+    struct pg_conn *c = to_pg(rc_conn);
+    struct pg_params p = {0};
+    pp_int(&p, user_id);
+    int rc = pg_exec(c, "DELETE FROM user_roles WHERE user_id = $1", &p, err);
+    if (rc || n == 0)
+        return rc;
+    json_t *arr = json_array();
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(arr, json_string(keys[i]));
+    _cleanup_free_ char *text = json_text(arr, 0);
+    json_decref(arr);
+    pp_text(&p, text);
+    return pg_exec(c,
+                   "INSERT INTO user_roles (user_id, role_key)"
+                   " SELECT $1, value FROM json_array_elements_text($2::json)"
+                   " ON CONFLICT DO NOTHING",
+                   &p, err);
+}
+
+#define GROUP_COLS                                                                                 \
+    "g.id, g.name, g.description, g.email, g.roles, g.created_at, g.updated_at, g.version,"        \
+    " (SELECT count(*) FROM group_members m WHERE m.group_id = g.id)"
+
+static int group_from_row(PGresult *r, int row, void *item, struct rs_error *err)
+{
+    struct rs_group g;
+    rs_group_init(&g);
+    if (get_i64(r, row, 0, &g.id) || get_i64(r, row, 5, &g.created_at) ||
+        get_i64(r, row, 6, &g.updated_at) || get_i64(r, row, 7, &g.version) ||
+        get_i64(r, row, 8, &g.member_count))
+        return bad_data("groups", err);
+    g.name = get_str(r, row, 1);
+    g.description = get_str(r, row, 2);
+    g.email = get_str(r, row, 3);
+    /* As sqlite.c: roles that do not parse are none. */
+    g.roles = json_loads(PQgetvalue(r, row, 4), 0, NULL);
+    if (!json_is_array(g.roles)) {
+        json_decref(g.roles);
+        g.roles = json_array();
+    }
+    *(struct rs_group *)item = g;
+    return 0;
+}
+
+static void release_group_item(void *item)
+{
+    rs_group_release(item);
+}
+
+static int pg_group_list(struct rs_conn *rc_conn, struct rs_group **ret_items, size_t *ret_count,
+                         struct rs_error *err)
+{
+    return pg_list(to_pg(rc_conn), "SELECT " GROUP_COLS " FROM groups g ORDER BY g.name_key", NULL,
+                   sizeof(**ret_items), group_from_row, release_group_item, (void **)ret_items,
+                   ret_count, err);
+}
+
+static int pg_group_get(struct rs_conn *rc_conn, int64_t id, struct rs_group *ret,
+                        struct rs_error *err)
+{
+    struct pg_params p = {0};
+    pp_int(&p, id);
+    PGresult *res = NULL;
+    int rc = pg_run(to_pg(rc_conn), "SELECT " GROUP_COLS " FROM groups g WHERE g.id = $1", &p, p.n,
+                    NULL, &res, err);
+    if (rc)
+        return rc;
+    if (PQntuples(res) == 0)
+        rc = -RS_ENOTFOUND; /* bare, as store.h says */
+    else
+        rc = group_from_row(res, 0, ret, err);
+    PQclear(res);
+    return rc;
+}
+
+/* What a group row stores beside its fields: the folded name and the roles
+ * as JSON text. */
+struct group_text {
+    char *name_key;
+    char *roles;
+};
+
+static void group_text_release(struct group_text *t)
+{
+    free(t->name_key);
+    free(t->roles);
+}
+
+/* Binds name, name_key, description, email, roles as $1..$5. */
+static void group_params(struct pg_params *p, const struct rs_group *g, struct group_text *t)
+{
+    /* As sqlite.c: a name that does not fold (not UTF-8) is its own key. */
+    t->name_key = rs_fold_key(g->name);
+    t->roles = g->roles ? json_text(g->roles, 0) : rs_xstrdup("[]");
+    pp_text(p, g->name);
+    pp_text(p, t->name_key ? t->name_key : g->name);
+    pp_text(p, g->description ? g->description : "");
+    pp_text(p, g->email);
+    pp_text(p, t->roles);
+}
+
+static int pg_group_insert(struct rs_conn *rc_conn, struct rs_group *g, struct rs_error *err)
+{
+    struct group_text t = {0};
+    struct pg_params p = {0};
+    group_params(&p, g, &t);
+    pp_int(&p, g->created_at); /* $6 */
+    pp_int(&p, g->updated_at); /* $7 */
+    pp_int(&p, g->version);    /* $8 */
+    int rc = pg_insert_id(to_pg(rc_conn),
+                          "INSERT INTO groups (name, name_key, description, email, roles,"
+                          " created_at, updated_at, version)"
+                          " VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
+                          &p, "groups insert", &g->id, err);
+    group_text_release(&t);
+    return rc;
+}
+
+static int pg_group_update(struct rs_conn *rc_conn, const struct rs_group *g,
+                           int64_t expected_version, struct rs_error *err)
+{
+    struct group_text t = {0};
+    struct pg_params p = {0};
+    group_params(&p, g, &t);
+    pp_int(&p, g->updated_at);    /* $6 */
+    pp_int(&p, g->version);       /* $7 */
+    pp_int(&p, g->id);            /* $8 */
+    pp_int(&p, expected_version); /* $9 */
+    bool changed;
+    int rc = pg_exec_changed(to_pg(rc_conn),
+                             "UPDATE groups SET name = $1, name_key = $2, description = $3,"
+                             " email = $4, roles = $5, updated_at = $6, version = $7"
+                             " WHERE id = $8 AND version = $9",
+                             &p, &changed, err);
+    group_text_release(&t);
+    if (rc == 0 && !changed)
+        rc = -RS_EPRECONDITION; /* bare, as in sqlite.c */
+    return rc;
+}
+
+/* Memberships go with the group (ON DELETE CASCADE). */
+static int pg_group_delete(struct rs_conn *rc_conn, int64_t id, struct rs_error *err)
+{
+    struct pg_params p = {0};
+    pp_int(&p, id);
+    return pg_exec(to_pg(rc_conn), "DELETE FROM groups WHERE id = $1", &p, err);
+}
+
+/* Two statements whatever n: the first id (in the caller's order) that names
+ * no user, then every member at once. The ids travel as one JSON array. */
+static int pg_group_members_add(struct rs_conn *rc_conn, int64_t group_id, const int64_t *user_ids,
+                                size_t n, int64_t at, struct rs_error *err)
+{
+    struct pg_conn *c = to_pg(rc_conn);
+    if (n == 0)
+        return 0;
+    json_t *arr = json_array();
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(arr, json_integer(user_ids[i]));
+    _cleanup_free_ char *ids = json_text(arr, 0);
+    json_decref(arr);
+
+    struct pg_params p = {0};
+    pp_text(&p, ids);
+    PGresult *res = NULL;
+    int rc = pg_run(c,
+                    "SELECT t.id FROM json_array_elements_text($1::json) WITH ORDINALITY"
+                    " AS t (id, i) WHERE NOT EXISTS (SELECT 1 FROM users u"
+                    " WHERE u.id = t.id::bigint) ORDER BY t.i LIMIT 1",
+                    &p, p.n, NULL, &res, err);
+    if (rc)
+        return rc;
+    if (PQntuples(res) > 0)
+        rc = rs_error_field(err, RS_EVALIDATION, "user_ids", "exists", "user_ids: %s names no user",
+                            PQgetvalue(res, 0, 0));
+    PQclear(res);
+    if (rc)
+        return rc;
+    pp_int(&p, group_id); /* $2 */
+    pp_int(&p, at);       /* $3 */
+    return pg_exec(c,
+                   "INSERT INTO group_members (group_id, user_id, added_at)"
+                   " SELECT $2, value::bigint, $3 FROM json_array_elements_text($1::json)"
+                   " ON CONFLICT DO NOTHING",
+                   &p, err);
+}
+
+static int pg_group_member_remove(struct rs_conn *rc_conn, int64_t group_id, int64_t user_id,
+                                  struct rs_error *err)
+{
+    struct pg_params p = {0};
+    pp_int(&p, group_id);
+    pp_int(&p, user_id);
+    bool changed;
+    int rc = pg_exec_changed(to_pg(rc_conn),
+                             "DELETE FROM group_members WHERE group_id = $1 AND user_id = $2", &p,
+                             &changed, err);
+    if (rc == 0 && !changed)
+        rc = -RS_ENOTFOUND; /* bare: the caller words it */
+    return rc;
+}
+
+static int pg_groups_of_user(struct rs_conn *rc_conn, int64_t user_id, struct rs_group **ret_items,
+                             size_t *ret_count, struct rs_error *err)
+{
+    struct pg_params p = {0};
+    pp_int(&p, user_id);
+    return pg_list(to_pg(rc_conn),
+                   "SELECT " GROUP_COLS " FROM groups g JOIN group_members gm"
+                   " ON gm.group_id = g.id WHERE gm.user_id = $1 ORDER BY g.name_key",
+                   &p, sizeof(**ret_items), group_from_row, release_group_item, (void **)ret_items,
+                   ret_count, err);
+}
+
 /* ---- open --------------------------------------------------------------- */
 
 static const struct rs_store_ops pg_ops = {
@@ -1818,6 +2308,23 @@ static const struct rs_store_ops pg_ops = {
     .apikey_revoke_user = pg_apikey_revoke_user,
     .settings_get = pg_settings_get,
     .settings_put = pg_settings_put,
+    .access_version_get = pg_access_version_get,
+    .access_version_bump = pg_access_version_bump,
+    .resource_list = pg_resource_list,
+    .resource_insert = pg_resource_insert,
+    .role_list = pg_role_list,
+    .role_insert = pg_role_insert,
+    .role_update = pg_role_update,
+    .user_roles_get = pg_user_roles_get,
+    .user_roles_set = pg_user_roles_set,
+    .group_list = pg_group_list,
+    .group_get = pg_group_get,
+    .group_insert = pg_group_insert,
+    .group_update = pg_group_update,
+    .group_delete = pg_group_delete,
+    .group_members_add = pg_group_members_add,
+    .group_member_remove = pg_group_member_remove,
+    .groups_of_user = pg_groups_of_user,
     .cf_list = pg_cf_list,
     .cf_insert = pg_cf_insert,
     .cf_update = pg_cf_update,

@@ -68,6 +68,7 @@ enum stmt_id {
     ST_MEMBER_ADD,
     ST_MEMBER_REMOVE,
     ST_GROUPS_OF_USER,
+    ST_ROLE_HELD,
     ST_BEGIN,
     ST_BEGIN_READ,
     ST_COMMIT,
@@ -169,6 +170,11 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_MEMBER_REMOVE] = "DELETE FROM group_members WHERE group_id = ? AND user_id = ?",
     [ST_GROUPS_OF_USER] = "SELECT " GROUP_COLS " FROM groups g JOIN group_members gm "
                           "ON gm.group_id = g.id WHERE gm.user_id = ? ORDER BY g.name_key",
+    [ST_ROLE_HELD] =
+        "SELECT EXISTS (SELECT 1 FROM users u WHERE u.status = 'active' AND (u.role = ?1 "
+        "OR u.id IN (SELECT user_id FROM user_roles WHERE role_key = ?1) "
+        "OR u.id IN (SELECT m.user_id FROM group_members m JOIN groups g ON g.id = m.group_id "
+        "WHERE EXISTS (SELECT 1 FROM json_each(g.roles) WHERE json_each.value = ?1))))",
     [ST_BEGIN] = "BEGIN IMMEDIATE",
     [ST_BEGIN_READ] = "BEGIN DEFERRED",
     [ST_COMMIT] = "COMMIT",
@@ -290,7 +296,7 @@ static int conn_open(struct sq_store *s, bool writer, struct sq_conn **ret, stru
     sqlite3_busy_timeout(db, s->busy_timeout_ms);
     char *pragmas = rs_xasprintf("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; "
                                  "PRAGMA foreign_keys=ON; PRAGMA temp_store=MEMORY;%s",
-                                 writer ? "" : " PRAGMA query_only=ON; PRAGMA mmap_size=268435456;");
+                                 writer ? "" : " PRAGMA query_only=ON;");
     int r = exec_sql(c, pragmas, err);
     free(pragmas);
     if (r < 0) {
@@ -2003,6 +2009,24 @@ static int sq_groups_of_user(struct rs_conn *cb, int64_t user_id, struct rs_grou
                         "list user's groups", (void **)ret_items, ret_count, err);
 }
 
+static int sq_role_held(struct rs_conn *cb, const char *role_key, bool *ret,
+                        struct rs_error *err)
+{
+    struct sq_conn *c = CONN(cb);
+    sqlite3_stmt *st = stmt(c, ST_ROLE_HELD, err);
+    if (!st)
+        return -RS_EINTERNAL;
+    bind_text(st, 1, role_key);
+    int rc = sqlite3_step(st);
+    int r = 0;
+    if (rc == SQLITE_ROW)
+        *ret = sqlite3_column_int(st, 0) != 0;
+    else
+        r = db_error(c, rc, "role held", err);
+    done(st);
+    return r;
+}
+
 static const struct rs_store_ops sqlite_ops = {
     .name = "sqlite",
     .reads_inline = true,
@@ -2046,6 +2070,7 @@ static const struct rs_store_ops sqlite_ops = {
     .group_members_add = sq_group_members_add,
     .group_member_remove = sq_group_member_remove,
     .groups_of_user = sq_groups_of_user,
+    .role_held = sq_role_held,
     .cf_list = sq_cf_list,
     .cf_insert = sq_cf_insert,
     .cf_update = sq_cf_update,

@@ -378,12 +378,13 @@ def test_manager_itself_and_loops_are_refused(ctx):
 
 
 def test_a_long_manager_loop_is_named_whole(ctx):
-    """Org charts 15 deep are ordinary; the message must still name the loop.
-    Reading: the whole chain, or an abbreviation that keeps both ends
-    ("u00 → u14 → … → u00"), but not a chain cut off."""
+    """Org charts 15 deep with firstname.lastname usernames are ordinary; the
+    message must still name the loop. Reading: the whole chain, or an
+    abbreviation that keeps both ends ("u00 → u14 → … → u00"),
+    but not a chain cut off."""
     c = ctx.client()
     t = unique_tag(4)
-    us = [create_user(c, "lc%s.%02d" % (t, i)) for i in range(15)]
+    us = [create_user(c, "maximiliane.%s-vonhohenberg%02d" % (t, i)) for i in range(15)]
     for i in range(1, 15):
         expect_status(c.patch(upath(us[i]["id"]), {"manager_id": us[i - 1]["id"]}), 200)
     names = [u["username"] for u in us]
@@ -398,6 +399,21 @@ def test_a_long_manager_loop_is_named_whole(ctx):
         head = "manager chain would loop: %s → %s → " % (names[0], names[14])
         f.check(msg == whole or (msg.startswith(head) and msg.endswith(" → " + names[0])),
                 "the message does not name the loop:\n got  %r\n want %r" % (msg, whole))
+    f.raise_if_any()
+
+
+def test_a_loop_of_70_managers_is_refused_too(ctx):
+    """No depth at which the loop check may give up and let a loop in."""
+    c = ctx.client()
+    t = unique_tag(4)
+    n = 70
+    us = [create_user(c, "dl%s%02d" % (t, i)) for i in range(n)]
+    for i in range(1, n):
+        expect_status(c.patch(upath(us[i]["id"]), {"manager_id": us[i - 1]["id"]}), 200)
+    f = Failures()
+    case(f, "close a loop of %d users" % n, watch(c, us[0]["id"]),
+         lambda: c.patch(upath(us[0]["id"]), {"manager_id": us[-1]["id"]}), 422, "manager_id",
+         "cycle")
     f.raise_if_any()
 
 

@@ -15,7 +15,8 @@ INSERT INTO resources (key, label, module, built_in, created_at) VALUES
     ('import', 'Import', 'roster', 1, 0), ('export', 'Export', 'roster', 1, 0),
     ('api_keys', 'API keys', 'roster', 1, 0);
 
--- permissions: JSON object resource key -> level; "*" applies to every resource.
+-- permissions: JSON object resource key -> level; "*" (every resource, including
+-- those modules register later) is used only by the built-in administrator.
 CREATE TABLE roles (
     id          INTEGER PRIMARY KEY,
     key         TEXT    NOT NULL UNIQUE,
@@ -33,7 +34,9 @@ INSERT INTO roles (key, name, description, permissions, built_in, created_at, up
     ('user_manager', 'User Manager', 'Manages users and groups',
      '{"users":"write","groups":"write","roles":"read","import":"write","export":"write","reports":"read","audit":"read","api_keys":"read","settings":"read"}',
      1, 0, 0),
-    ('auditor', 'Auditor', 'Reads everything, changes nothing', '{"*":"read"}', 1, 0, 0),
+    ('auditor', 'Auditor', 'Reads every built-in resource, changes nothing',
+     '{"users":"read","roles":"read","groups":"read","settings":"read","audit":"read","reports":"read","import":"read","export":"read","api_keys":"read"}',
+     1, 0, 0),
     ('standard_user', 'Standard User', 'Looks up colleagues and groups',
      '{"users":"read","groups":"read"}', 1, 0, 0),
     ('guest', 'Guest', 'Looks up colleagues', '{"users":"read"}', 1, 0, 0);

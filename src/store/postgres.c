@@ -2281,6 +2281,35 @@ static int pg_groups_of_user(struct rs_conn *rc_conn, int64_t user_id, struct rs
                    ret_count, err);
 }
 
+/* Three probes, each served by an index (users_role; user_roles, scanned by
+ * role; the few groups, then their members), rather than one OR over every
+ * user. Callers check the last-administrator rule after user_count_status,
+ * whose row lock serialises the checks of concurrent transactions, so under
+ * READ COMMITTED this statement sees what the previous one committed. */
+static int pg_role_held(struct rs_conn *rc_conn, const char *role_key, bool *ret,
+                        struct rs_error *err)
+{
+    struct pg_params p = {0};
+    pp_text(&p, role_key);
+    PGresult *res = NULL;
+    int rc = pg_run(to_pg(rc_conn),
+                    "SELECT EXISTS (SELECT 1 FROM users WHERE role = $1 AND status = 'active')"
+                    " OR EXISTS (SELECT 1 FROM user_roles r JOIN users u ON u.id = r.user_id"
+                    " WHERE r.role_key = $1 AND u.status = 'active')"
+                    " OR EXISTS (SELECT 1 FROM groups g JOIN group_members m"
+                    " ON m.group_id = g.id JOIN users u ON u.id = m.user_id"
+                    " WHERE g.roles::jsonb ? $1 AND u.status = 'active')",
+                    &p, p.n, NULL, &res, err);
+    if (rc)
+        return rc;
+    if (PQntuples(res) != 1 || PQgetisnull(res, 0, 0))
+        rc = bad_data("role held", err);
+    else
+        *ret = get_bool(res, 0, 0);
+    PQclear(res);
+    return rc;
+}
+
 /* ---- open --------------------------------------------------------------- */
 
 static const struct rs_store_ops pg_ops = {
@@ -2325,6 +2354,7 @@ static const struct rs_store_ops pg_ops = {
     .group_members_add = pg_group_members_add,
     .group_member_remove = pg_group_member_remove,
     .groups_of_user = pg_groups_of_user,
+    .role_held = pg_role_held,
     .cf_list = pg_cf_list,
     .cf_insert = pg_cf_insert,
     .cf_update = pg_cf_update,

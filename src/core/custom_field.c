@@ -106,7 +106,8 @@ static int value_check(const struct rs_custom_field *f, const json_t *v, const c
                                   "%s must be at most %d characters", name, RS_CF_TEXT_MAX);
         if (f->pattern) {
             regex_t re;
-            if (regcomp(&re, f->pattern, REG_EXTENDED | REG_NOSUB) != 0)
+            if (!rs_pattern_ok(f->pattern) ||
+                regcomp(&re, f->pattern, REG_EXTENDED | REG_NOSUB) != 0)
                 return rs_error_field(err, RS_EVALIDATION, name, "pattern",
                                       "%s has an invalid pattern", name);
             int m = regexec(&re, s, 0, NULL, 0);
@@ -212,15 +213,14 @@ static int definition_check(const struct rs_custom_field *f, struct rs_error *er
                        "only choice fields have options");
     }
     if (f->pattern) {
-        regex_t re;
         if (f->type != RS_CF_TEXT)
             rs_error_field(err, RS_EVALIDATION, "pattern", "not_allowed",
                            "only text fields have a pattern");
-        else if (regcomp(&re, f->pattern, REG_EXTENDED | REG_NOSUB) != 0)
+        else if (!rs_pattern_ok(f->pattern))
             rs_error_field(err, RS_EVALIDATION, "pattern", "pattern",
-                           "pattern is not a valid POSIX extended regular expression");
-        else
-            regfree(&re);
+                           "pattern must be a POSIX extended regular expression of at most %d "
+                           "bytes, without stacked quantifiers",
+                           RS_PATTERN_MAX);
     }
     if ((f->has_min || f->has_max) && f->type != RS_CF_NUMBER)
         rs_error_field(err, RS_EVALIDATION, f->has_min ? "min" : "max", "not_allowed",

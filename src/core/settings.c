@@ -115,11 +115,11 @@ static int want_pattern(struct ctx *c, json_t *v, char **dst)
     }
     if (!json_is_string(v))
         return type_err(c, "a string or null");
-    regex_t re;
-    if (regcomp(&re, json_string_value(v), REG_EXTENDED | REG_NOSUB) != 0)
+    if (!rs_pattern_ok(json_string_value(v)))
         return rs_error_field(c->err, RS_EVALIDATION, c->path, "pattern",
-                              "%s is not a valid POSIX extended regular expression", c->path);
-    regfree(&re);
+                              "%s must be a POSIX extended regular expression of at most %d "
+                              "bytes, without stacked quantifiers",
+                              c->path, RS_PATTERN_MAX);
     free(*dst);
     *dst = rs_xstrdup(json_string_value(v));
     return 0;

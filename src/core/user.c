@@ -462,11 +462,46 @@ void rs_user_rules_copy(struct rs_user_rules *dst, const struct rs_user_rules *s
     dst->employee_id_pattern = dup_or_null(src->employee_id_pattern);
 }
 
-/* Whether v matches a POSIX extended pattern; -1 if the pattern is invalid. */
+static bool is_quantifier(char c)
+{
+    return c == '+' || c == '*' || c == '?' || c == '{';
+}
+
+bool rs_pattern_ok(const char *pattern)
+{
+    size_t n = strlen(pattern);
+    if (n > RS_PATTERN_MAX)
+        return false;
+    int quantifiers = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (pattern[i] == '\\' && i + 1 < n) {
+            i++; /* an escaped character is a literal */
+            continue;
+        }
+        if (!is_quantifier(pattern[i]))
+            continue;
+        if (++quantifiers > 32)
+            return false;
+        if (pattern[i] == '{') {
+            while (i < n && pattern[i] != '}')
+                i++;
+        }
+        if (i + 1 < n && is_quantifier(pattern[i + 1]))
+            return false;
+    }
+    regex_t re;
+    if (regcomp(&re, pattern, REG_EXTENDED | REG_NOSUB) != 0)
+        return false;
+    regfree(&re);
+    return true;
+}
+
+/* Whether v matches a POSIX extended pattern; -1 if the pattern is not one
+ * rs_pattern_ok accepts. */
 static int pattern_matches(const char *pattern, const char *v)
 {
     regex_t re;
-    if (regcomp(&re, pattern, REG_EXTENDED | REG_NOSUB) != 0)
+    if (!rs_pattern_ok(pattern) || regcomp(&re, pattern, REG_EXTENDED | REG_NOSUB) != 0)
         return -1;
     int m = regexec(&re, v, 0, NULL, 0) == 0;
     regfree(&re);

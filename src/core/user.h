@@ -129,6 +129,13 @@ int rs_user_validate(const struct rs_user *u, unsigned mask, unsigned required_m
 int rs_user_check(const struct rs_user *u, unsigned mask, unsigned required_mask,
                   const struct rs_user_rules *rules, struct rs_error *err) RS_WUR;
 
+/* Whether an administrator's pattern is safe to compile and run: at most
+ * RS_PATTERN_MAX bytes, at most 32 quantifiers, no quantifier directly after
+ * another (glibc's regcomp needs gigabytes for patterns such as "a++++..."),
+ * and a valid POSIX extended regular expression. */
+#define RS_PATTERN_MAX 256
+bool rs_pattern_ok(const char *pattern);
+
 /* The fields the rules' require_* settings make required (RS_UF_* bits): a
  * create requires them all, a change may not clear those it touches. */
 unsigned rs_user_rules_required(const struct rs_user_rules *rules);

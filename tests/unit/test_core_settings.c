@@ -257,6 +257,27 @@ static void field_values(void **state)
         rs_custom_field_release(&defs[i]);
 }
 
+static void patterns_are_screened(void **state)
+{
+    assert_true(rs_pattern_ok("^EMP[0-9]{3}$"));
+    assert_true(rs_pattern_ok("^\\+?[0-9][0-9 ().-]{5,24}$"));
+    assert_true(rs_pattern_ok("^a\\+\\+$")); /* escaped: literal plus signs */
+    /* Stacked quantifiers make glibc's regcomp allocate gigabytes. */
+    assert_false(rs_pattern_ok("^1C0++++++++++++++++++++++++++++-[C--"));
+    assert_false(rs_pattern_ok("a{2}+"));
+    assert_false(rs_pattern_ok("([a-z"));
+    char longp[RS_PATTERN_MAX + 2];
+    memset(longp, 'a', sizeof(longp) - 1);
+    longp[sizeof(longp) - 1] = '\0';
+    assert_false(rs_pattern_ok(longp));
+    /* Settings and field definitions refuse them by name. */
+    struct rs_user_settings s;
+    struct rs_error e;
+    assert_int_equal(patch("{\"validation\":{\"phone_pattern\":\"a+++\"}}", &s, &e),
+                     -RS_EVALIDATION);
+    assert_string_equal(e.fields[0].rule, "pattern");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -265,6 +286,7 @@ int main(void)
         cmocka_unit_test(rules_from_settings),
         cmocka_unit_test(field_definitions),
         cmocka_unit_test(field_values),
+        cmocka_unit_test(patterns_are_screened),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

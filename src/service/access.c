@@ -375,3 +375,42 @@ int rs_svc_check_grant(struct rs_ctx *ctx, struct rs_tx *tx, const struct rs_rol
     rs_access_release(&mine);
     return r;
 }
+
+int rs_svc_check_no_gain(struct rs_ctx *ctx, struct rs_tx *tx, const struct rs_user *before,
+                         const struct rs_user *after, struct rs_error *err)
+{
+    if (ctx->actor.user_id == 0)
+        return 0;
+    struct rs_access was, will, mine;
+    struct rs_user actor;
+    int r = rs_access_compute(ctx, tx->conn, before, &was, err);
+    if (r < 0)
+        return r;
+    r = rs_access_compute(ctx, tx->conn, after, &will, err);
+    if (r < 0) {
+        rs_access_release(&was);
+        return r;
+    }
+    r = ctx->store->ops->user_get(tx->conn, ctx->actor.user_id, &actor, err);
+    if (r == 0) {
+        r = rs_access_compute(ctx, tx->conn, &actor, &mine, err);
+        rs_user_release(&actor);
+    }
+    for (size_t i = 0; r == 0 && i < will.n; i++) {
+        const struct rs_access_entry *w = &will.items[i];
+        const struct rs_access_entry *b = rs_access_find(&was, w->resource);
+        const struct rs_access_entry *m = rs_access_find(&mine, w->resource);
+        enum rs_level had = b ? b->level : RS_LEVEL_NONE, held = m ? m->level : RS_LEVEL_NONE;
+        if (w->level > had && w->level > held)
+            r = rs_error_field(err, RS_EFORBIDDEN, "type", "escalation",
+                               "the change would give %s %s on %s, which you do not hold (you "
+                               "have %s)",
+                               after->username, rs_level_name(w->level), w->resource,
+                               rs_level_name(held));
+    }
+    if (r == 0 || r == -RS_EFORBIDDEN)
+        rs_access_release(&mine);
+    rs_access_release(&was);
+    rs_access_release(&will);
+    return r;
+}

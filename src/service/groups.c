@@ -2,6 +2,8 @@
  * email distribution (recipients), access control (group roles), workflow
  * assignment (assignees) and reporting (the users list filters by group).
  * Changes to roles or membership bump the access version. */
+#include <stdio.h>
+
 #include "internal.h"
 
 static int not_found(struct rs_error *err, int64_t id)
@@ -116,6 +118,8 @@ static int save_group(struct rs_ctx *ctx, int64_t id, json_t *body, int64_t expe
     }
     if (r == 0 && roles_changed && have_old)
         r = rs_tx_access_changed(&tx, err);
+    if (r == 0 && roles_changed && have_old)
+        r = rs_svc_check_admin_remains(ctx, &tx, g.name, err);
     if (r == 0)
         r = rs_tx_commit(&tx, err);
     else
@@ -163,6 +167,8 @@ int rs_svc_group_delete(struct rs_ctx *ctx, int64_t id, struct rs_error *err)
         }
         if (r == 0)
             r = rs_tx_access_changed(&tx, err);
+        if (r == 0)
+            r = rs_svc_check_admin_remains(ctx, &tx, old.name, err);
         rs_group_release(&old);
     }
     if (r == 0)
@@ -241,6 +247,11 @@ int rs_svc_group_member_remove(struct rs_ctx *ctx, int64_t id, int64_t user_id,
     }
     if (r == 0)
         r = rs_tx_access_changed(&tx, err);
+    if (r == 0) {
+        char who[64];
+        snprintf(who, sizeof(who), "user %lld", (long long)user_id);
+        r = rs_svc_check_admin_remains(ctx, &tx, who, err);
+    }
     if (r == 0)
         return rs_tx_commit(&tx, err);
     rs_tx_abort(&tx);

@@ -23,11 +23,16 @@ int rs_access_compute(struct rs_ctx *ctx, struct rs_conn *c, const struct rs_use
  * holds every level role grants; field names what is being granted. */
 int rs_svc_check_grant(struct rs_ctx *ctx, struct rs_tx *tx, const struct rs_role *role,
                        const char *field, struct rs_error *err) RS_WUR;
-/* After a change is written in tx: refuses (409 last_admin, naming u) if no
- * active administrator remains (admin type, or the administrator role held
- * as primary, secondary or through a group). */
-int rs_svc_check_admin_remains(struct rs_ctx *ctx, struct rs_tx *tx, const struct rs_user *u,
+/* After a change is written in tx: refuses (409 last_admin, naming who) if
+ * no active administrator remains (admin type, or the administrator role
+ * held as primary, secondary or through a group). */
+int rs_svc_check_admin_remains(struct rs_ctx *ctx, struct rs_tx *tx, const char *who,
                                struct rs_error *err) RS_WUR;
+/* Refuses (403 escalation) a change to a user that would raise their level
+ * on any resource above what the actor holds (e.g. a type change lifting
+ * the guest cap). before and after are the user around the change. */
+int rs_svc_check_no_gain(struct rs_ctx *ctx, struct rs_tx *tx, const struct rs_user *before,
+                         const struct rs_user *after, struct rs_error *err) RS_WUR;
 /* Within tx: bumps the access version; the commit then drops this
  * process's cached permissions (other processes follow within 50 ms). */
 int rs_tx_access_changed(struct rs_tx *tx, struct rs_error *err) RS_WUR;

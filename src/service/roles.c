@@ -282,7 +282,7 @@ int rs_svc_user_roles_set(struct rs_ctx *ctx, int64_t user_id, const char *prima
     if (r == 0)
         r = ctx->store->ops->user_roles_set(tx.conn, user_id, secondary, n, err);
     if (r == 0)
-        r = rs_svc_check_admin_remains(ctx, &tx, &before, err);
+        r = rs_svc_check_admin_remains(ctx, &tx, before.username, err);
     if (r == 0) {
         json_t *b = json_object(), *a = json_object(), *bs = json_array(), *as = json_array();
         for (size_t i = 0; i < nold; i++)

@@ -459,6 +459,8 @@ int rs_svc_user_update(struct rs_ctx *ctx, int64_t id, struct rs_user *patch, un
         r = check_role(ctx, &tx, after.role, "role", err);
     if (r == 0 && (changed & RS_UF_TYPE) && after.type == RS_USER_ADMIN)
         r = check_admin_type(ctx, &tx, err);
+    else if (r == 0 && (changed & RS_UF_TYPE))
+        r = rs_svc_check_no_gain(ctx, &tx, &before, &after, err);
     if (r == 0 && (changed & (RS_UF_ROLE | RS_UF_TYPE)))
         r = rs_tx_access_changed(&tx, err);
     if (r == 0)
@@ -489,6 +491,12 @@ out:
 static int check_admin_remains(struct rs_ctx *ctx, struct rs_tx *tx, const struct rs_user *u,
                                struct rs_error *err)
 {
+    return rs_svc_check_admin_remains(ctx, tx, u->username, err);
+}
+
+int rs_svc_check_admin_remains(struct rs_ctx *ctx, struct rs_tx *tx, const char *who,
+                               struct rs_error *err)
+{
     int64_t admins = 0;
     int r = ctx->store->ops->user_count_status(tx->conn, RS_STATUS_ACTIVE, RS_USER_ADMIN, &admins,
                                                err);
@@ -501,14 +509,10 @@ static int check_admin_remains(struct rs_ctx *ctx, struct rs_tx *tx, const struc
     return rs_error_field(err, RS_ECONFLICT, "status", "last_admin",
                           "%s is the last active administrator; make another user an "
                           "administrator first",
-                          u->username);
+                          who);
 }
 
-int rs_svc_check_admin_remains(struct rs_ctx *ctx, struct rs_tx *tx, const struct rs_user *u,
-                               struct rs_error *err)
-{
-    return check_admin_remains(ctx, tx, u, err);
-}
+
 
 int rs_svc_user_act(struct rs_ctx *ctx, int64_t id, int action, const char *reason,
                     const char *note, int64_t expected_version, struct rs_user *ret,

@@ -192,7 +192,7 @@ record_mem() { # BACKEND idle|after PROC_JSON
 run_wrk() { # OUTFILE LABEL SCRIPT THREADS CONNS SECONDS
     local out=$1 label=$2 script=$3 t=$4 c=$5 d=$6
     BENCH_LABEL=$label timeout -k 5 $((d + 30)) \
-        wrk -t"$t" -c"$c" -d"${d}s" --latency -s "$HERE/$script" "http://127.0.0.1:$SERVER_PORT" \
+        wrk -t"$t" -c"$c" -d"${d}s" --timeout 10s --latency -s "$HERE/$script" "http://127.0.0.1:$SERVER_PORT" \
         >"$out" 2>&1
 }
 
@@ -248,9 +248,9 @@ measure() { # BACKEND DBURL IDS_FILE TOKEN
     cpu1=$(proc_json "$SERVER_PID")
     "$PY" "$TOOLS" record-wrk "$RESULTS" "$b" create "$LOGS/$b-create.txt" --cpu-before "$cpu0" --cpu-after "$cpu1"
 
-    say "$b: creates from 16 clients, $((DURATION / 2))s (t2 c16)"
+    say "$b: creates from 16 clients, ${DURATION}s (t2 c16)"
     cpu0=$(proc_json "$SERVER_PID")
-    run_wrk "$LOGS/$b-create16.txt" create16 create_user.lua 2 16 $((DURATION / 2))
+    run_wrk "$LOGS/$b-create16.txt" create16 create_user.lua 2 16 "$DURATION"
     cpu1=$(proc_json "$SERVER_PID")
     "$PY" "$TOOLS" record-wrk "$RESULTS" "$b" create16 "$LOGS/$b-create16.txt" --cpu-before "$cpu0" --cpu-after "$cpu1"
 

@@ -43,9 +43,14 @@ test-unit: build
 test-api: build
 	@/usr/bin/python3 tests/run_all.py --build $(BUILD) --only api
 
+# BENCH_1M=0 skips the one-million-user run (its first run makes the data:
+# about 15 minutes; later runs reuse it).
+BENCH_1M ?= 1
 bench: build
 	@scripts/deps bench
 	bash bench/run.sh $(BUILD)/roster
+	$(BUILD)/bench/bench_access
+	@if [ "$(BENCH_1M)" != 0 ]; then bash bench/users_1m.sh $(BUILD)/roster; fi
 
 deps:
 	scripts/deps bench

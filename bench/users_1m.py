@@ -587,6 +587,10 @@ def cmd_plan(args):
             frag = fragment(row[r.randrange(2)], 2, 2)
             if frag:
                 plan["search2"].append({"q": frag, "kind": "name"})
+    # A rare fragment whose matches all sit at the end of the id order: the
+    # first 6 characters of the newest employee id (~100 matches).
+    last_emp = db.execute("SELECT employee_id FROM users WHERE employee_id <> '' ORDER BY id DESC LIMIT 1").fetchone()
+    plan["search_rare"] = {"q": (last_emp[0] if last_emp else "E09999")[:6], "kind": "employee_id"}
     # Terms in nearly every row: the email domain, a first-name trigram.
     plan["search_common"] = [{"q": "example", "kind": "domain"}, {"q": "exa", "kind": "domain"}]
     with open(args.out, "w", encoding="utf-8") as f:
@@ -969,7 +973,7 @@ def cmd_explain_pg(args):
     out.append("== candidate rewrites (not what the server runs today) ==")
     d0 = plan["departments"][0]
     lit = lambda v: "'" + v.replace("'", "''") + "'"  # noqa: E731
-    rare = min(plan["search"], key=lambda s: (s["kind"] != "employee_id", -len(s["q"])))
+    rare = plan.get("search_rare") or min(plan["search"], key=lambda s: (s["kind"] != "employee_id", -len(s["q"])))
     like = lambda q: (" AND search_key LIKE '%' || " + lit(q.casefold().replace("\\", "\\\\").replace("%", "\\%")  # noqa: E731
                                                            .replace("_", "\\_")) + "::text || '%' ESCAPE E'\\\\'")
     cands = [
@@ -1008,7 +1012,14 @@ def cmd_explain_pg(args):
 
 def cmd_pg_copy(args):
     sq = sqlite3.connect(f"file:{args.sqlite}?mode=ro", uri=True)
-    tables = ["users", "audit_events", "settings", "custom_fields"]
+    # users and audit_events, then every other table that has rows in SQLite
+    # and is empty in PostgreSQL (tables a migration seeds, such as built-in
+    # roles, stay as PostgreSQL's migration made them; API keys are made anew).
+    skip = {"schema_migrations", "api_keys", "user_counts"}
+    others = [r[0] for r in sq.execute(
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' "
+        "AND name NOT LIKE 'users_fts%' ORDER BY name") if r[0] not in skip | {"users", "audit_events"}]
+    tables = ["users", "audit_events"] + others
     t0 = time.monotonic()
     idx = psql(args.psql, "SELECT indexname || E'\\t' || indexdef FROM pg_indexes WHERE schemaname = 'public' "
                "AND tablename IN ('users', 'audit_events') AND indexname NOT IN "
@@ -1018,8 +1029,12 @@ def cmd_pg_copy(args):
     psql(args.psql, "; ".join(f'DROP INDEX "{n}"' for n, _ in indexes))
     copied = {}
     for t in tables:
-        n = sq.execute(f"SELECT count(*) FROM {t}").fetchone()[0]
+        n = sq.execute(f'SELECT count(*) FROM "{t}"').fetchone()[0]
         if n == 0:
+            continue
+        exists = psql(args.psql, f"SELECT to_regclass('public.\"{t}\"') IS NOT NULL").strip() == "t"
+        if not exists or (t not in ("users", "audit_events")
+                          and psql(args.psql, f'SELECT count(*) FROM "{t}"').strip() != "0"):
             continue
         scols = [r[1] for r in sq.execute(f"PRAGMA table_info({t})")]
         pcols = psql(args.psql, f"SELECT column_name FROM information_schema.columns WHERE "
@@ -1027,7 +1042,8 @@ def cmd_pg_copy(args):
         cols = [c for c in scols if c in pcols]
         sel = ", ".join(cols)
         exp = subprocess.Popen(["sqlite3", "-csv", "-readonly", args.sqlite,
-                                f"SELECT {sel} FROM {t} ORDER BY rowid"], stdout=subprocess.PIPE)
+                                f'SELECT {sel} FROM "{t}"' + (" ORDER BY id" if "id" in cols else "")],
+                               stdout=subprocess.PIPE)
         cmd = shlex.split(args.psql) + ["-X", "-q", "-v", "ON_ERROR_STOP=1",
                                         "-c", "SET session_replication_role = replica",
                                         "-c", f"\\copy {t} ({sel}) FROM pstdin WITH (FORMAT csv)"]
@@ -1041,9 +1057,11 @@ def cmd_pg_copy(args):
     t1 = time.monotonic()
     psql(args.psql, "SET maintenance_work_mem = '512MB'; " + "; ".join(d for _, d in indexes))
     log(f"pg-copy: rebuilt {len(indexes)} indexes in {time.monotonic() - t1:.0f}s")
-    for t in ("users", "audit_events", "custom_fields"):
-        psql(args.psql, f"SELECT setval(pg_get_serial_sequence('{t}', 'id'), "
-                        f"coalesce((SELECT max(id) FROM {t}), 0) + 1, false)")
+    for t in copied:
+        if psql(args.psql, f"SELECT pg_get_serial_sequence('{t}', 'id') IS NOT NULL FROM information_schema.columns "
+                           f"WHERE table_schema = 'public' AND table_name = '{t}' AND column_name = 'id'").strip() == "t":
+            psql(args.psql, f"SELECT setval(pg_get_serial_sequence('{t}', 'id'), "
+                            f"coalesce((SELECT max(id) FROM {t}), 0) + 1, false)")
     psql(args.psql, "UPDATE user_counts c SET n = (SELECT count(*) FROM users u "
                     "WHERE u.status = c.status AND u.type = c.type)")
     t2 = time.monotonic()

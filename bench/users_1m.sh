@@ -24,6 +24,8 @@
 #   BENCH_1M_DURATION=10       seconds per wrk run
 #   BENCH_1M_BACKENDS="sqlite postgres"
 #   BENCH_1M_NO_CACHE=1        regenerate the SQLite data set even if cached
+#   BENCH_1M_WAIT_QUIET=0      before each backend's runs, wait up to this many
+#                              seconds for the machine to be < 30% busy (shared machines)
 #   BENCH_1M_LOAD_DIR=DIR      where the SQLite file is built during the load
 #                              (default: /dev/shm when it has room, else bench/.run)
 #   BENCH_PG_BIN=/usr/lib/postgresql/15/bin
@@ -202,8 +204,24 @@ server_log_note() { # BACKEND FILE WHEN
 }
 
 # ---------------------------------------------------------------- measure one backend
+wait_quiet() { # up to BENCH_1M_WAIT_QUIET seconds for the machine to be < 30% busy
+    local limit=${BENCH_1M_WAIT_QUIET:-0} t0 bp
+    [ "$limit" -gt 0 ] || return 0
+    t0=$(date +%s)
+    while :; do
+        bp=$(busy_pct)
+        [ "${bp:-0}" -lt 30 ] && return 0
+        if [ $(($(date +%s) - t0)) -ge "$limit" ]; then
+            say "machine still ${bp}% busy after ${limit}s; measuring anyway"
+            return 0
+        fi
+        sleep 4
+    done
+}
+
 measure() { # BACKEND DBURL TOKEN
     local b=$1 url=$2 token=$3 cpu0 cpu1 info
+    wait_quiet
     record "$b" notes "load average before the $b runs: $(cut -d' ' -f1-3 /proc/loadavg); machine busy $(busy_pct)% of a core"
     start_server "$b-serve" "$url" || { note "$b" "server did not start; no figures"; return 1; }
 

@@ -6,25 +6,6 @@
 #include "codec.h"
 #include "http.h"
 
-static int64_t if_match(const char *v)
-{
-    if (!v || strcmp(v, "*") == 0)
-        return -1;
-    char *end = NULL;
-    errno = 0;
-    long long n = v[0] == '"' ? strtoll(v + 1, &end, 10) : -2;
-    if (v[0] != '"' || errno || end == v + 1 || strcmp(end, "\"") != 0 || n < 0)
-        return -2;
-    return n;
-}
-
-static int bad_if_match(struct rs_call *call)
-{
-    rs_error_set(&call->err, RS_EPRECONDITION,
-                 "If-Match must be \"*\" or the quoted version from the ETag");
-    return rs_call_fail(call, -RS_EPRECONDITION);
-}
-
 static int answer_text_json(struct rs_call *call, int r, char *text)
 {
     if (r < 0)
@@ -145,9 +126,9 @@ int rs_h_roles_create(struct rs_call *call)
 
 int rs_h_roles_update(struct rs_call *call)
 {
-    int64_t expected = if_match(call->if_match);
-    if (expected == -2)
-        return bad_if_match(call);
+    int64_t expected;
+    if (rs_call_if_match(call, &expected) < 0)
+        return -RS_EPRECONDITION;
     json_t *body = rs_call_body_object(call);
     if (!body)
         return rs_call_fail(call, -RS_EBADREQUEST);
@@ -163,9 +144,9 @@ int rs_h_roles_update(struct rs_call *call)
 
 int rs_h_roles_retire(struct rs_call *call)
 {
-    int64_t expected = if_match(call->if_match);
-    if (expected == -2)
-        return bad_if_match(call);
+    int64_t expected;
+    if (rs_call_if_match(call, &expected) < 0)
+        return -RS_EPRECONDITION;
     struct rs_role role;
     int r = rs_svc_role_retire(&call->ctx, call->id, expected, &role, &call->err);
     if (r < 0)

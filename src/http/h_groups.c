@@ -6,18 +6,6 @@
 #include "codec.h"
 #include "http.h"
 
-static int64_t if_match(const char *v)
-{
-    if (!v || strcmp(v, "*") == 0)
-        return -1;
-    char *end = NULL;
-    errno = 0;
-    long long n = v[0] == '"' ? strtoll(v + 1, &end, 10) : -2;
-    if (v[0] != '"' || errno || end == v + 1 || strcmp(end, "\"") != 0 || n < 0)
-        return -2;
-    return n;
-}
-
 static void group_answer(struct rs_call *call, int status, const struct rs_group *g)
 {
     snprintf(call->etag, sizeof(call->etag), "\"%lld\"", (long long)g->version);
@@ -57,12 +45,9 @@ int rs_h_groups_get(struct rs_call *call)
 
 static int group_write(struct rs_call *call, bool create)
 {
-    int64_t expected = create ? -1 : if_match(call->if_match);
-    if (expected == -2) {
-        rs_error_set(&call->err, RS_EPRECONDITION,
-                     "If-Match must be \"*\" or the quoted version from the ETag");
-        return rs_call_fail(call, -RS_EPRECONDITION);
-    }
+    int64_t expected = -1;
+    if (!create && rs_call_if_match(call, &expected) < 0)
+        return -RS_EPRECONDITION;
     json_t *body = rs_call_body_object(call);
     if (!body)
         return rs_call_fail(call, -RS_EBADREQUEST);

@@ -6,25 +6,6 @@
 #include "http.h"
 
 /* "*" or absent: any version (-1); "N": N; anything else: -2. */
-static int64_t if_match(const char *v)
-{
-    if (!v || strcmp(v, "*") == 0)
-        return -1;
-    char *end = NULL;
-    errno = 0;
-    long long n = v[0] == '"' ? strtoll(v + 1, &end, 10) : -2;
-    if (v[0] != '"' || errno || end == v + 1 || strcmp(end, "\"") != 0 || n < 0)
-        return -2;
-    return n;
-}
-
-static int bad_if_match(struct rs_call *call)
-{
-    rs_error_set(&call->err, RS_EPRECONDITION,
-                 "If-Match must be \"*\" or the quoted version from the ETag");
-    return rs_call_fail(call, -RS_EPRECONDITION);
-}
-
 static void settings_answer(struct rs_call *call, const struct rs_user_settings *s)
 {
     snprintf(call->etag, sizeof(call->etag), "\"%lld\"", (long long)s->version);
@@ -44,9 +25,9 @@ int rs_h_settings_users_get(struct rs_call *call)
 
 int rs_h_settings_users_patch(struct rs_call *call)
 {
-    int64_t expected = if_match(call->if_match);
-    if (expected == -2)
-        return bad_if_match(call);
+    int64_t expected;
+    if (rs_call_if_match(call, &expected) < 0)
+        return -RS_EPRECONDITION;
     json_t *body = rs_call_body_object(call);
     if (!body)
         return rs_call_fail(call, -RS_EBADREQUEST);
@@ -129,9 +110,9 @@ int rs_h_fields_create(struct rs_call *call)
 
 int rs_h_fields_update(struct rs_call *call)
 {
-    int64_t expected = if_match(call->if_match);
-    if (expected == -2)
-        return bad_if_match(call);
+    int64_t expected;
+    if (rs_call_if_match(call, &expected) < 0)
+        return -RS_EPRECONDITION;
     json_t *body = rs_call_body_object(call);
     if (!body)
         return rs_call_fail(call, -RS_EBADREQUEST);

@@ -15,26 +15,6 @@ static void set_user_headers(struct rs_call *call, const struct rs_user *u, bool
         snprintf(call->location, sizeof(call->location), "/api/v1/users/%" PRId64, u->id);
 }
 
-/* Parses an If-Match value: "*" (any), or one quoted version ("3", W/"3").
- * Returns the version, -1 for any, or -2 for a value that matches nothing. */
-static int64_t if_match_version(const char *v)
-{
-    if (!v)
-        return -1;
-    while (*v == ' ')
-        v++;
-    if (strcmp(v, "*") == 0)
-        return -1;
-    if (v[0] != '"')
-        return -2;
-    char *end = NULL;
-    errno = 0;
-    long long n = strtoll(v + 1, &end, 10);
-    if (errno || end == v + 1 || *end != '"' || end[1] != '\0' || n < 0)
-        return -2;
-    return n;
-}
-
 int rs_h_users_create(struct rs_call *call)
 {
     json_t *body = rs_call_body_object(call);
@@ -70,12 +50,9 @@ int rs_h_users_get(struct rs_call *call)
 
 int rs_h_users_update(struct rs_call *call)
 {
-    int64_t expected = if_match_version(call->if_match);
-    if (expected == -2) {
-        rs_error_set(&call->err, RS_EPRECONDITION,
-                     "If-Match must be \"*\" or the quoted version from the ETag");
-        return rs_call_fail(call, -RS_EPRECONDITION);
-    }
+    int64_t expected;
+    if (rs_call_if_match(call, &expected) < 0)
+        return -RS_EPRECONDITION;
     json_t *body = rs_call_body_object(call);
     if (!body)
         return rs_call_fail(call, -RS_EBADREQUEST);
@@ -338,12 +315,9 @@ int rs_h_users_list(struct rs_call *call)
 /* POST /users/{id}/<action>: decodes {"reason"?, "note"?} and runs it. */
 static int user_action(struct rs_call *call, int action)
 {
-    int64_t expected = if_match_version(call->if_match);
-    if (expected == -2) {
-        rs_error_set(&call->err, RS_EPRECONDITION,
-                     "If-Match must be \"*\" or the quoted version from the ETag");
-        return rs_call_fail(call, -RS_EPRECONDITION);
-    }
+    int64_t expected;
+    if (rs_call_if_match(call, &expected) < 0)
+        return -RS_EPRECONDITION;
     json_t *body = NULL;
     if (call->body && call->body_len > 0) {
         body = rs_call_body_object(call);

@@ -71,6 +71,11 @@ int rs_call_fail(struct rs_call *call, int r);
 void rs_call_json(struct rs_call *call, int status, json_t *body);
 /* Parses the body as a JSON object, or fails the call (400). */
 json_t *rs_call_body_object(struct rs_call *call);
+/* The version the request's If-Match names into *ret: -1 when absent or
+ * "*". A value that names no version (only "*" and a quoted version are
+ * understood; weak tags never match) fails the call with 412 and returns
+ * -RS_EPRECONDITION. */
+int rs_call_if_match(struct rs_call *call, int64_t *ret) RS_WUR;
 /* Maps an error code to its HTTP status. */
 int rs_http_status(int code);
 /* Encodes an RFC 9457 problem body for err (a new string). */

@@ -1,4 +1,6 @@
 /* respond.c: shaping handler results and RFC 9457 problem bodies. */
+#include <errno.h>
+
 #include "codec.h"
 #include "http.h"
 
@@ -22,6 +24,32 @@ int rs_http_status(int code)
     if (code < 0)
         code = -code;
     return code > 0 && code < RS_CODE_COUNT ? map[code] : 500;
+}
+
+int rs_call_if_match(struct rs_call *call, int64_t *ret)
+{
+    const char *v = call->if_match;
+    if (!v) {
+        *ret = -1;
+        return 0;
+    }
+    while (*v == ' ')
+        v++;
+    /* If-Match compares strongly (RFC 9110): a weak tag matches nothing. */
+    if (strcmp(v, "*") == 0) {
+        *ret = -1;
+        return 0;
+    }
+    char *end = NULL;
+    errno = 0;
+    long long n = v[0] == '"' ? strtoll(v + 1, &end, 10) : -1;
+    if (v[0] != '"' || errno || end == v + 1 || strcmp(end, "\"") != 0 || n < 0) {
+        rs_error_set(&call->err, RS_EPRECONDITION,
+                     "If-Match must be \"*\" or the quoted version from the ETag");
+        return rs_call_fail(call, -RS_EPRECONDITION);
+    }
+    *ret = n;
+    return 0;
 }
 
 int rs_call_fail(struct rs_call *call, int r)

@@ -20,6 +20,8 @@ static const struct {
     [RS_EMEDIATYPE] = {"unsupported_media_type", "Unsupported Media Type"},
     [RS_EUNAVAILABLE] = {"unavailable", "Service Unavailable"},
     [RS_EINTERNAL] = {"internal", "Internal Server Error"},
+    [RS_ETHROTTLED] = {"throttled", "Too Many Requests"},
+    [RS_EUPSTREAM] = {"upstream", "Bad Gateway"},
 };
 
 void rs_error_init(struct rs_error *e)

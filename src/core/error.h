@@ -22,6 +22,8 @@ enum rs_code {
     RS_EMEDIATYPE,       /* 415 */
     RS_EUNAVAILABLE,     /* database unreachable, shutting down: 503 */
     RS_EINTERNAL,        /* a bug or an unexpected failure: 500 */
+    RS_ETHROTTLED,       /* too many attempts: 429 (with Retry-After) */
+    RS_EUPSTREAM,        /* a server we depend on (SMTP) refused or is down: 502 */
     RS_CODE_COUNT
 };
 

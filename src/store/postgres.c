@@ -4,6 +4,7 @@
  * the API key hash, which travels as binary. */
 #include <errno.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdbool.h>
@@ -2310,6 +2311,763 @@ static int pg_role_held(struct rs_conn *rc_conn, const char *role_key, bool *ret
     return rc;
 }
 
+/* ---- sign-in: credentials, history, codes, sessions, tokens -------------- */
+
+static int pg_user_get_by_email(struct rs_conn *rc_conn, const char *email_key, struct rs_user *ret,
+                                struct rs_error *err)
+{
+    return user_get_where(to_pg(rc_conn), "email_key", email_key, "", ret, err);
+}
+
+/* Only last_login_at: no trigger fires (the counts trigger watches status and
+ * type), and version and updated_at stay, so an If-Match taken before the
+ * sign-in still holds. */
+static int pg_user_set_last_login(struct rs_conn *rc_conn, int64_t user_id, int64_t at,
+                                  struct rs_error *err)
+{
+    struct pg_params p = {0};
+    pp_int(&p, at);
+    pp_int(&p, user_id);
+    bool changed;
+    int rc = pg_exec_changed(to_pg(rc_conn), "UPDATE users SET last_login_at = $1 WHERE id = $2",
+                             &p, &changed, err);
+    if (rc == 0 && !changed)
+        rc = -RS_ENOTFOUND;
+    return rc;
+}
+
+/* Limits from callers, for LIMIT (which refuses negatives). */
+static int64_t limit_of(int n)
+{
+    return n > 0 ? n : 0;
+}
+
+/* Reads an id list (one BIGINT column) into a new array owned by the caller. */
+static int pg_ids(struct pg_conn *c, const char *sql, const struct pg_params *p, int64_t **ret_ids,
+                  size_t *ret_n, struct rs_error *err)
+{
+    PGresult *res = NULL;
+    int rc = pg_run(c, sql, p, p->n, NULL, &res, err);
+    if (rc)
+        return rc;
+    size_t n = (size_t)PQntuples(res);
+    int64_t *ids = rs_xcalloc(n ? n : 1, sizeof(*ids));
+    for (size_t i = 0; i < n; i++) {
+        if (PQgetisnull(res, (int)i, 0) || get_i64(res, (int)i, 0, &ids[i])) {
+            free(ids);
+            PQclear(res);
+            return bad_data("id list", err);
+        }
+    }
+    PQclear(res);
+    *ret_ids = ids;
+    *ret_n = n;
+    return 0;
+}
+
+#define CRED_COLS                                                                                  \
+    "user_id, password_hash, password_changed_at, must_change, failed_count, failed_first_at,"     \
+    " locked_until, totp_secret, totp_pending, totp_last_step, ip_ranges, expiry_notice_at"
+
+static int cred_from_row(PGresult *r, int row, struct rs_credential *ret, struct rs_error *err)
+{
+    struct rs_credential cr;
+    memset(&cr, 0, sizeof(cr));
+    int64_t failed;
+    int bad = get_i64(r, row, 0, &cr.user_id) || get_i64(r, row, 2, &cr.password_changed_at) ||
+              get_i64(r, row, 4, &failed) || failed < 0 || failed > INT_MAX ||
+              get_i64(r, row, 5, &cr.failed_first_at) || get_i64(r, row, 6, &cr.locked_until) ||
+              get_i64(r, row, 9, &cr.totp_last_step) || get_i64(r, row, 11, &cr.expiry_notice_at) ||
+              PQgetisnull(r, row, 1) || PQgetisnull(r, row, 7) || PQgetisnull(r, row, 8) ||
+              PQgetisnull(r, row, 10);
+    if (bad)
+        return bad_data("credentials", err);
+    cr.failed_count = (int)failed;
+    cr.must_change = get_bool(r, row, 3);
+    cr.password_hash = get_str(r, row, 1);
+    cr.totp_secret = get_str(r, row, 7);
+    cr.totp_pending = get_str(r, row, 8);
+    cr.ip_ranges = get_str(r, row, 10);
+    *ret = cr;
+    return 0;
+}
+
+/* suffix is this file's text (a locking clause), never client input. */
+static int cred_select(struct pg_conn *c, int64_t user_id, const char *suffix,
+                       struct rs_credential *ret, struct rs_error *err)
+{
+    struct pg_params p = {0};
+    pp_int(&p, user_id);
+    PGresult *res = NULL;
+    char *sql = rs_xasprintf("SELECT " CRED_COLS " FROM credentials WHERE user_id = $1%s", suffix);
+    int rc = pg_run(c, sql, &p, p.n, NULL, &res, err);
+    free(sql);
+    if (rc)
+        return rc;
+    if (PQntuples(res) == 0)
+        rc = -RS_ENOTFOUND; /* bare: the caller uses rs_credential_init */
+    else
+        rc = cred_from_row(res, 0, ret, err);
+    PQclear(res);
+    return rc;
+}
+
+static int pg_cred_get(struct rs_conn *rc_conn, int64_t user_id, struct rs_credential *ret,
+                       struct rs_error *err)
+{
+    return cred_select(to_pg(rc_conn), user_id, "", ret, err);
+}
+
+/* A row is locked FOR UPDATE. With no row yet there is nothing to lock, and
+ * two first-time writers would each read "none" and the second upsert would
+ * overwrite the first; so the user's row is locked instead (NO KEY UPDATE, as
+ * user_get_for_update takes it: the two serialise, foreign key checks of
+ * other inserts for this user do not wait) and the credentials read again,
+ * which under READ COMMITTED sees a row a writer committed meanwhile. */
+static int pg_cred_get_for_update(struct rs_conn *rc_conn, int64_t user_id,
+                                  struct rs_credential *ret, struct rs_error *err)
+{
+    struct pg_conn *c = to_pg(rc_conn);
+    int rc = cred_select(c, user_id, " FOR UPDATE", ret, err);
+    if (rc != -RS_ENOTFOUND)
+        return rc;
+    struct pg_params p = {0};
+    pp_int(&p, user_id);
+    rc = pg_exec(c, "SELECT 1 FROM users WHERE id = $1 FOR NO KEY UPDATE", &p, err);
+    if (rc)
+        return rc;
+    return cred_select(c, user_id, " FOR UPDATE", ret, err);
+}
+
+static int pg_cred_put(struct rs_conn *rc_conn, const struct rs_credential *cr,
+                       struct rs_error *err)
+{
+    struct pg_params p = {0};
+    pp_int(&p, cr->user_id);
+    pp_text(&p, cr->password_hash ? cr->password_hash : "");
+    pp_int(&p, cr->password_changed_at);
+    pp_text(&p, cr->must_change ? "true" : "false");
+    pp_int(&p, cr->failed_count);
+    pp_int(&p, cr->failed_first_at);
+    pp_int(&p, cr->locked_until);
+    pp_text(&p, cr->totp_secret ? cr->totp_secret : "");
+    pp_text(&p, cr->totp_pending ? cr->totp_pending : "");
+    pp_int(&p, cr->totp_last_step);
+    pp_text(&p, cr->ip_ranges ? cr->ip_ranges : "[]");
+    pp_int(&p, cr->expiry_notice_at);
+    return pg_exec(to_pg(rc_conn),
+                   "INSERT INTO credentials (" CRED_COLS ")"
+                   " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
+                   " ON CONFLICT (user_id) DO UPDATE SET"
+                   " password_hash = EXCLUDED.password_hash,"
+                   " password_changed_at = EXCLUDED.password_changed_at,"
+                   " must_change = EXCLUDED.must_change,"
+                   " failed_count = EXCLUDED.failed_count,"
+                   " failed_first_at = EXCLUDED.failed_first_at,"
+                   " locked_until = EXCLUDED.locked_until,"
+                   " totp_secret = EXCLUDED.totp_secret,"
+                   " totp_pending = EXCLUDED.totp_pending,"
+                   " totp_last_step = EXCLUDED.totp_last_step,"
+                   " ip_ranges = EXCLUDED.ip_ranges,"
+                   " expiry_notice_at = EXCLUDED.expiry_notice_at",
+                   &p, err);
+}
+
+/* The predicate repeats credentials_expiry's, so that index serves it. */
+static int pg_cred_expiring(struct rs_conn *rc_conn, int64_t changed_before, int limit,
+                            int64_t **ret_ids, size_t *ret_n, struct rs_error *err)
+{
+    struct pg_params p = {0};
+    pp_int(&p, changed_before);
+    pp_int(&p, limit_of(limit));
+    return pg_ids(to_pg(rc_conn),
+                  "SELECT c.user_id FROM credentials c JOIN users u ON u.id = c.user_id"
+                  " WHERE c.password_hash <> '' AND c.expiry_notice_at < c.password_changed_at"
+                  " AND c.password_changed_at <= $1 AND u.status = 'active'"
+                  " ORDER BY c.user_id LIMIT $2",
+                  &p, ret_ids, ret_n, err);
+}
+
+static int pg_cred_lock_expired(struct rs_conn *rc_conn, int64_t now, int limit, int64_t **ret_ids,
+                                size_t *ret_n, struct rs_error *err)
+{
+    struct pg_params p = {0};
+    pp_int(&p, now);
+    pp_int(&p, limit_of(limit));
+    return pg_ids(to_pg(rc_conn),
+                  "SELECT c.user_id FROM credentials c JOIN users u ON u.id = c.user_id"
+                  " WHERE c.locked_until > 0 AND c.locked_until <= $1 AND u.status = 'locked'"
+                  " ORDER BY c.user_id LIMIT $2",
+                  &p, ret_ids, ret_n, err);
+}
+
+/* Newest is the highest id (two changes in one millisecond keep their order). */
+static int pg_pwhist_add(struct rs_conn *rc_conn, int64_t user_id, const char *hash, int64_t at,
+                         int keep, struct rs_error *err)
+{
+    struct pg_conn *c = to_pg(rc_conn);
+    struct pg_params p = {0};
+    pp_int(&p, user_id);
+    pp_text(&p, hash);
+    pp_int(&p, at);
+    int rc = pg_exec(
+        c, "INSERT INTO password_history (user_id, hash, created_at) VALUES ($1, $2, $3)", &p, err);
+    if (rc)
+        return rc;
+    struct pg_params q = {0};
+    pp_int(&q, user_id);
+    pp_int(&q, limit_of(keep));
+    return pg_exec(
+        c,
+        "DELETE FROM password_history WHERE user_id = $1 AND id NOT IN"
+        " (SELECT id FROM password_history WHERE user_id = $1 ORDER BY id DESC LIMIT $2)",
+        &q, err);
+}
+
+static int pg_pwhist_list(struct rs_conn *rc_conn, int64_t user_id, int limit, char ***ret_hashes,
+                          size_t *ret_n, struct rs_error *err)
+{
+    struct pg_params p = {0};
+    pp_int(&p, user_id);
+    pp_int(&p, limit_of(limit));
+    return pg_list(to_pg(rc_conn),
+                   "SELECT hash FROM password_history WHERE user_id = $1 ORDER BY id DESC LIMIT $2",
+                   &p, sizeof(**ret_hashes), text_from_row, release_text_item, (void **)ret_hashes,
+                   ret_n, err);
+}
+
+/* The hashes travel as one JSON array, as user_roles_set's keys do. */
+static int pg_recovery_set(struct rs_conn *rc_conn, int64_t user_id, char *const *code_hashes,
+                           size_t n, struct rs_error *err)
+{
+    struct pg_conn *c = to_pg(rc_conn);
+    struct pg_params p = {0};
+    pp_int(&p, user_id);
+    int rc = pg_exec(c, "DELETE FROM recovery_codes WHERE user_id = $1", &p, err);
+    if (rc || n == 0)
+        return rc;
+    json_t *arr = json_array();
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(arr, json_string(code_hashes[i]));
+    _cleanup_free_ char *text = json_text(arr, 0);
+    json_decref(arr);
+    pp_text(&p, text);
+    return pg_exec(c,
+                   "INSERT INTO recovery_codes (user_id, code_hash)"
+                   " SELECT $1, value FROM json_array_elements_text($2::json)",
+                   &p, err);
+}
+
+/* A concurrent use of the same code waits for the row and then finds it used. */
+static int pg_recovery_use(struct rs_conn *rc_conn, int64_t user_id, const char *code_hash,
+                           int64_t at, bool *ret_used, struct rs_error *err)
+{
+    struct pg_params p = {0};
+    pp_int(&p, at);
+    pp_int(&p, user_id);
+    pp_text(&p, code_hash);
+    bool changed;
+    int rc = pg_exec_changed(to_pg(rc_conn),
+                             "UPDATE recovery_codes SET used_at = $1"
+                             " WHERE user_id = $2 AND code_hash = $3 AND used_at = 0",
+                             &p, &changed, err);
+    if (rc == 0)
+        *ret_used = changed;
+    return rc;
+}
+
+static int pg_recovery_count(struct rs_conn *rc_conn, int64_t user_id, int *ret,
+                             struct rs_error *err)
+{
+    struct pg_params p = {0};
+    pp_int(&p, user_id);
+    PGresult *res = NULL;
+    int rc = pg_run(to_pg(rc_conn),
+                    "SELECT count(*) FROM recovery_codes WHERE user_id = $1 AND used_at = 0", &p,
+                    p.n, NULL, &res, err);
+    if (rc)
+        return rc;
+    int64_t n;
+    if (PQntuples(res) != 1 || get_i64(res, 0, 0, &n) || n > INT_MAX)
+        rc = bad_data("recovery_codes count", err);
+    else
+        *ret = (int)n;
+    PQclear(res);
+    return rc;
+}
+
+/* Text from the network (a User-Agent, an SMTP server's answer) may not be
+ * UTF-8, which a UTF8 database refuses: stored with '?' for bad bytes. */
+static char *utf8_copy(const char *s)
+{
+    char *t = rs_xstrdup(s ? s : "");
+    rs_utf8_sanitize(t);
+    return t;
+}
+
+/* A hash column into a fixed buffer; -1 when it does not fit. */
+static int get_hash(PGresult *r, int row, int col, char out[RS_HASH_HEX])
+{
+    if (PQgetisnull(r, row, col))
+        return -1;
+    return rs_strlcpy(out, PQgetvalue(r, row, col), RS_HASH_HEX) < RS_HASH_HEX ? 0 : -1;
+}
+
+#define SESSION_COLS                                                                               \
+    "id, token_hash, user_id, created_at, last_seen_at, expires_at, ip, user_agent, flags"
+
+static int session_from_row(PGresult *r, int row, void *item, struct rs_error *err)
+{
+    struct rs_session s;
+    memset(&s, 0, sizeof(s));
+    int64_t flags;
+    int bad = get_i64(r, row, 0, &s.id) || get_hash(r, row, 1, s.token_hash) ||
+              get_i64(r, row, 2, &s.user_id) || get_i64(r, row, 3, &s.created_at) ||
+              get_i64(r, row, 4, &s.last_seen_at) || get_i64(r, row, 5, &s.expires_at) ||
+              get_i64(r, row, 8, &flags) || flags < 0 || flags > UINT_MAX ||
+              PQgetisnull(r, row, 6) || PQgetisnull(r, row, 7);
+    if (bad)
+        return bad_data("sessions", err);
+    s.flags = (unsigned)flags;
+    s.ip = get_str(r, row, 6);
+    s.user_agent = get_str(r, row, 7);
+    *(struct rs_session *)item = s;
+    return 0;
+}
+
+static void release_session_item(void *item)
+{
+    rs_session_release(item);
+}
+
+static int pg_session_insert(struct rs_conn *rc_conn, struct rs_session *s, struct rs_error *err)
+{
+    _cleanup_free_ char *ip = utf8_copy(s->ip);
+    _cleanup_free_ char *agent = utf8_copy(s->user_agent);
+    struct pg_params p = {0};
+    pp_text(&p, s->token_hash);
+    pp_int(&p, s->user_id);
+    pp_int(&p, s->created_at);
+    pp_int(&p, s->last_seen_at);
+    pp_int(&p, s->expires_at);
+    pp_text(&p, ip);
+    pp_text(&p, agent);
+    pp_int(&p, s->flags);
+    int64_t id;
+    int rc = pg_insert_id(to_pg(rc_conn),
+                          "INSERT INTO sessions (token_hash, user_id, created_at, last_seen_at,"
+                          " expires_at, ip, user_agent, flags)"
+                          " VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
+                          &p, "sessions insert", &id, err);
+    if (rc == 0)
+        s->id = id;
+    return rc;
+}
+
+/* One session where col = value; col is this file's text. */
+static int session_get_where(struct pg_conn *c, const char *col, const char *value,
+                             struct rs_session *ret, struct rs_error *err)
+{
+    struct pg_params p = {0};
+    pp_text(&p, value);
+    PGresult *res = NULL;
+    char *sql = rs_xasprintf("SELECT " SESSION_COLS " FROM sessions WHERE %s = $1", col);
+    int rc = pg_run(c, sql, &p, p.n, NULL, &res, err);
+    free(sql);
+    if (rc)
+        return rc;
+    if (PQntuples(res) == 0)
+        rc = -RS_ENOTFOUND;
+    else
+        rc = session_from_row(res, 0, ret, err);
+    PQclear(res);
+    return rc;
+}
+
+static int pg_session_find(struct rs_conn *rc_conn, const char *token_hash, struct rs_session *ret,
+                           struct rs_error *err)
+{
+    return session_get_where(to_pg(rc_conn), "token_hash", token_hash, ret, err);
+}
+
+static int pg_session_get(struct rs_conn *rc_conn, int64_t id, struct rs_session *ret,
+                          struct rs_error *err)
+{
+    char buf[24];
+    snprintf(buf, sizeof(buf), "%" PRId64, id);
+    return session_get_where(to_pg(rc_conn), "id", buf, ret, err);
+}
+
+/* An UPDATE or DELETE of one row by id: -RS_ENOTFOUND when none matched. */
+static int pg_exec_one(struct pg_conn *c, const char *sql, const struct pg_params *p,
+                       struct rs_error *err)
+{
+    bool changed;
+    int rc = pg_exec_changed(c, sql, p, &changed, err);
+    if (rc == 0 && !changed)
+        rc = -RS_ENOTFOUND;
+    return rc;
+}
+
+/* How many rows a write touched (PQcmdTuples). */
+static int pg_exec_count(struct pg_conn *c, const char *sql, const struct pg_params *p, int *ret_n,
+                         struct rs_error *err)
+{
+    PGresult *res = NULL;
+    int rc = pg_run(c, sql, p, p->n, NULL, &res, err);
+    if (rc)
+        return rc;
+    int64_t n;
+    if (parse_i64(PQcmdTuples(res), &n) || n < 0 || n > INT_MAX)
+        rc = bad_data("row count", err);
+    else if (ret_n)
+        *ret_n = (int)n;
+    PQclear(res);
+    return rc;
+}
+
+static int pg_session_touch(struct rs_conn *rc_conn, int64_t id, int64_t at, struct rs_error *err)
+{
+    struct pg_params p = {0};
+    pp_int(&p, at);
+    pp_int(&p, id);
+    return pg_exec_one(to_pg(rc_conn), "UPDATE sessions SET last_seen_at = $1 WHERE id = $2", &p,
+                       err);
+}
+
+static int pg_session_set_flags(struct rs_conn *rc_conn, int64_t id, unsigned flags,
+                                struct rs_error *err)
+{
+    struct pg_params p = {0};
+    pp_int(&p, flags);
+    pp_int(&p, id);
+    return pg_exec_one(to_pg(rc_conn), "UPDATE sessions SET flags = $1 WHERE id = $2", &p, err);
+}
+
+static int pg_session_delete(struct rs_conn *rc_conn, int64_t id, struct rs_error *err)
+{
+    struct pg_params p = {0};
+    pp_int(&p, id);
+    return pg_exec_one(to_pg(rc_conn), "DELETE FROM sessions WHERE id = $1", &p, err);
+}
+
+static int pg_session_delete_user(struct rs_conn *rc_conn, int64_t user_id, int64_t except_id,
+                                  int *ret_n, struct rs_error *err)
+{
+    struct pg_params p = {0};
+    pp_int(&p, user_id);
+    pp_int(&p, except_id); /* ids start at 1, so 0 excepts none */
+    return pg_exec_count(to_pg(rc_conn), "DELETE FROM sessions WHERE user_id = $1 AND id <> $2", &p,
+                         ret_n, err);
+}
+
+static int pg_session_list_user(struct rs_conn *rc_conn, int64_t user_id, struct rs_session **ret,
+                                size_t *ret_n, struct rs_error *err)
+{
+    struct pg_params p = {0};
+    pp_int(&p, user_id);
+    return pg_list(to_pg(rc_conn),
+                   "SELECT " SESSION_COLS " FROM sessions WHERE user_id = $1"
+                   " ORDER BY created_at DESC, id DESC",
+                   &p, sizeof(**ret), session_from_row, release_session_item, (void **)ret, ret_n,
+                   err);
+}
+
+static int pg_session_purge(struct rs_conn *rc_conn, int64_t now, int64_t idle_before, int *ret_n,
+                            struct rs_error *err)
+{
+    struct pg_params p = {0};
+    pp_int(&p, now);
+    pp_int(&p, idle_before);
+    return pg_exec_count(to_pg(rc_conn),
+                         "DELETE FROM sessions WHERE expires_at <= $1 OR last_seen_at <= $2", &p,
+                         ret_n, err);
+}
+
+#define TOKEN_COLS "id, token_hash, kind, user_id, created_at, expires_at, used_at, pw_changed_at"
+
+static int token_from_row(PGresult *r, int row, struct rs_auth_token *ret, struct rs_error *err)
+{
+    struct rs_auth_token t;
+    memset(&t, 0, sizeof(t));
+    int bad = get_i64(r, row, 0, &t.id) || get_hash(r, row, 1, t.token_hash) ||
+              PQgetisnull(r, row, 2) ||
+              rs_strlcpy(t.kind, PQgetvalue(r, row, 2), sizeof(t.kind)) >= sizeof(t.kind) ||
+              get_i64(r, row, 3, &t.user_id) || get_i64(r, row, 4, &t.created_at) ||
+              get_i64(r, row, 5, &t.expires_at) || get_i64(r, row, 6, &t.used_at) ||
+              get_i64(r, row, 7, &t.pw_changed_at);
+    if (bad)
+        return bad_data("auth_tokens", err);
+    *ret = t;
+    return 0;
+}
+
+static int pg_token_insert(struct rs_conn *rc_conn, struct rs_auth_token *t, struct rs_error *err)
+{
+    struct pg_params p = {0};
+    pp_text(&p, t->token_hash);
+    pp_text(&p, t->kind);
+    pp_int(&p, t->user_id);
+    pp_int(&p, t->created_at);
+    pp_int(&p, t->expires_at);
+    pp_int(&p, t->used_at);
+    pp_int(&p, t->pw_changed_at);
+    int64_t id;
+    int rc = pg_insert_id(to_pg(rc_conn),
+                          "INSERT INTO auth_tokens (token_hash, kind, user_id, created_at,"
+                          " expires_at, used_at, pw_changed_at)"
+                          " VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
+                          &p, "auth_tokens insert", &id, err);
+    if (rc == 0)
+        t->id = id;
+    return rc;
+}
+
+static int pg_token_find(struct rs_conn *rc_conn, const char *token_hash, struct rs_auth_token *ret,
+                         struct rs_error *err)
+{
+    struct pg_params p = {0};
+    pp_text(&p, token_hash);
+    PGresult *res = NULL;
+    int rc = pg_run(to_pg(rc_conn), "SELECT " TOKEN_COLS " FROM auth_tokens WHERE token_hash = $1",
+                    &p, p.n, NULL, &res, err);
+    if (rc)
+        return rc;
+    if (PQntuples(res) == 0)
+        rc = -RS_ENOTFOUND;
+    else
+        rc = token_from_row(res, 0, ret, err);
+    PQclear(res);
+    return rc;
+}
+
+/* Of two concurrent uses the second waits for the row, re-reads it and
+ * matches nothing: it lost the race. */
+static int pg_token_use(struct rs_conn *rc_conn, int64_t id, int64_t at, struct rs_error *err)
+{
+    struct pg_params p = {0};
+    pp_int(&p, at);
+    pp_int(&p, id);
+    return pg_exec_one(to_pg(rc_conn),
+                       "UPDATE auth_tokens SET used_at = $1 WHERE id = $2 AND used_at = 0", &p,
+                       err);
+}
+
+static int pg_token_void_user(struct rs_conn *rc_conn, int64_t user_id, const char *kind,
+                              int64_t at, struct rs_error *err)
+{
+    struct pg_params p = {0};
+    pp_int(&p, at);
+    pp_int(&p, user_id);
+    if (kind)
+        pp_text(&p, kind);
+    return pg_exec(to_pg(rc_conn),
+                   kind ? "UPDATE auth_tokens SET used_at = $1"
+                          " WHERE user_id = $2 AND used_at = 0 AND kind = $3"
+                        : "UPDATE auth_tokens SET used_at = $1 WHERE user_id = $2 AND used_at = 0",
+                   &p, err);
+}
+
+/* ---- sign-in: rate limits, outbox, leases -------------------------------- */
+
+/* One upsert: a concurrent hit on the same key waits for the row and then
+ * counts on top of it. Every SET expression reads the row as it was, so both
+ * CASEs judge the old window. */
+static int pg_rate_hit(struct rs_conn *rc_conn, const char *key, int64_t now, int64_t window_ms,
+                       int add, int64_t *ret_count, int64_t *ret_window_start, struct rs_error *err)
+{
+    struct pg_params p = {0};
+    pp_text(&p, key);
+    pp_int(&p, now);
+    pp_int(&p, window_ms);
+    const char *sql = "SELECT count, window_start FROM rate_limits WHERE key = $1"
+                      " AND window_start > $2::bigint - $3::bigint";
+    if (add != 0) {
+        pp_int(&p, add);
+        sql = "INSERT INTO rate_limits (key, window_start, count)"
+              " VALUES ($1, $2::bigint, $4::bigint)"
+              " ON CONFLICT (key) DO UPDATE SET"
+              " window_start = CASE WHEN rate_limits.window_start <= $2::bigint - $3::bigint"
+              " THEN $2::bigint ELSE rate_limits.window_start END,"
+              " count = CASE WHEN rate_limits.window_start <= $2::bigint - $3::bigint"
+              " THEN $4::bigint ELSE rate_limits.count + $4::bigint END"
+              " RETURNING count, window_start";
+    }
+    PGresult *res = NULL;
+    int rc = pg_run(to_pg(rc_conn), sql, &p, p.n, NULL, &res, err);
+    if (rc)
+        return rc;
+    int64_t count = 0;
+    int64_t start = now; /* no current window: it would start now, empty */
+    if (PQntuples(res) > 1 ||
+        (PQntuples(res) == 1 && (get_i64(res, 0, 0, &count) || get_i64(res, 0, 1, &start))))
+        rc = bad_data("rate_limits", err);
+    PQclear(res);
+    if (rc)
+        return rc;
+    *ret_count = count;
+    *ret_window_start = start;
+    return 0;
+}
+
+static int pg_rate_reset(struct rs_conn *rc_conn, const char *key, struct rs_error *err)
+{
+    struct pg_params p = {0};
+    pp_text(&p, key);
+    return pg_exec(to_pg(rc_conn), "DELETE FROM rate_limits WHERE key = $1", &p, err);
+}
+
+#define MAIL_COLS                                                                                  \
+    "id, created_at, kind, user_id, to_addr, subject, message, status, attempts,"                  \
+    " next_attempt_at, sent_at, last_error"
+
+static int mail_from_row(PGresult *r, int row, void *item, struct rs_error *err)
+{
+    struct rs_mail m;
+    memset(&m, 0, sizeof(m));
+    int64_t attempts;
+    int bad = get_i64(r, row, 0, &m.id) || get_i64(r, row, 1, &m.created_at) ||
+              get_i64(r, row, 3, &m.user_id) || get_i64(r, row, 8, &attempts) || attempts < 0 ||
+              attempts > INT_MAX || get_i64(r, row, 9, &m.next_attempt_at) ||
+              get_i64(r, row, 10, &m.sent_at);
+    for (int col = 2; col <= 11 && !bad; col++)
+        bad = (col == 2 || (col >= 4 && col <= 7) || col == 11) && PQgetisnull(r, row, col);
+    if (bad)
+        return bad_data("outbox", err);
+    m.attempts = (int)attempts;
+    m.kind = get_str(r, row, 2);
+    m.to_addr = get_str(r, row, 4);
+    m.subject = get_str(r, row, 5);
+    m.message = get_str(r, row, 6);
+    m.status = get_str(r, row, 7);
+    m.last_error = get_str(r, row, 11);
+    *(struct rs_mail *)item = m;
+    return 0;
+}
+
+static void release_mail_item(void *item)
+{
+    rs_mail_release(item);
+}
+
+static int pg_mail_insert(struct rs_conn *rc_conn, struct rs_mail *m, struct rs_error *err)
+{
+    struct pg_params p = {0};
+    pp_int(&p, m->created_at);
+    pp_text(&p, m->kind ? m->kind : "");
+    pp_int(&p, m->user_id);
+    pp_text(&p, m->to_addr ? m->to_addr : "");
+    pp_text(&p, m->subject ? m->subject : "");
+    pp_text(&p, m->message ? m->message : "");
+    pp_int(&p, m->next_attempt_at);
+    int64_t id;
+    int rc = pg_insert_id(to_pg(rc_conn),
+                          "INSERT INTO outbox (created_at, kind, user_id, to_addr, subject,"
+                          " message, status, attempts, next_attempt_at, sent_at, last_error)"
+                          " VALUES ($1, $2, $3, $4, $5, $6, 'pending', 0, $7, 0, '') RETURNING id",
+                          &p, "outbox insert", &id, err);
+    if (rc == 0)
+        m->id = id;
+    return rc;
+}
+
+/* Oldest (first queued) first. */
+static int pg_mail_due(struct rs_conn *rc_conn, int64_t now, int max, struct rs_mail **ret,
+                       size_t *ret_n, struct rs_error *err)
+{
+    struct pg_params p = {0};
+    pp_int(&p, now);
+    pp_int(&p, limit_of(max));
+    return pg_list(to_pg(rc_conn),
+                   "SELECT " MAIL_COLS " FROM outbox"
+                   " WHERE status = 'pending' AND next_attempt_at <= $1 ORDER BY id LIMIT $2",
+                   &p, sizeof(**ret), mail_from_row, release_mail_item, (void **)ret, ret_n, err);
+}
+
+static int pg_mail_mark_sent(struct rs_conn *rc_conn, int64_t id, int64_t at, struct rs_error *err)
+{
+    struct pg_params p = {0};
+    pp_int(&p, at);
+    pp_int(&p, id);
+    return pg_exec_one(to_pg(rc_conn),
+                       "UPDATE outbox SET status = 'sent', sent_at = $1, attempts = attempts + 1"
+                       " WHERE id = $2",
+                       &p, err);
+}
+
+static int pg_mail_mark_retry(struct rs_conn *rc_conn, int64_t id, int attempts,
+                              int64_t next_attempt_at, const char *last_error, bool give_up,
+                              struct rs_error *err)
+{
+    /* A refused answer would leave next_attempt_at as it was: a busy loop. */
+    _cleanup_free_ char *why = utf8_copy(last_error);
+    struct pg_params p = {0};
+    pp_int(&p, attempts);
+    pp_int(&p, next_attempt_at);
+    pp_text(&p, why);
+    pp_int(&p, id);
+    return pg_exec_one(to_pg(rc_conn),
+                       give_up ? "UPDATE outbox SET attempts = $1, next_attempt_at = $2,"
+                                 " last_error = $3, status = 'failed' WHERE id = $4"
+                               : "UPDATE outbox SET attempts = $1, next_attempt_at = $2,"
+                                 " last_error = $3 WHERE id = $4",
+                       &p, err);
+}
+
+static int pg_mail_list(struct rs_conn *rc_conn, const char *status, int64_t user_id, int limit,
+                        struct rs_mail **ret, size_t *ret_n, struct rs_error *err)
+{
+    struct pg_params p = {0};
+    struct pg_sql sql = {0};
+    sql_add(&sql, "SELECT " MAIL_COLS " FROM outbox WHERE TRUE");
+    filter_eq(&sql, &p, "status", status);
+    filter_int(&sql, &p, " AND user_id = $%d", user_id);
+    sql_add(&sql, " ORDER BY id DESC LIMIT $%d", pp_int(&p, limit_of(limit)));
+    int rc = pg_list(to_pg(rc_conn), sql.buf, &p, sizeof(**ret), mail_from_row, release_mail_item,
+                     (void **)ret, ret_n, err);
+    free(sql.buf);
+    return rc;
+}
+
+/* One statement in its own transaction: a row that is not there is inserted;
+ * a concurrent inserter of the same name waits for the first and then meets
+ * the WHERE like any other; a row held by someone else until after now is
+ * left alone and nothing comes back. */
+static int pg_lease_acquire(struct rs_conn *rc_conn, const char *name, const char *owner,
+                            int64_t now, int64_t until, bool *ret_got, struct rs_error *err)
+{
+    struct pg_params p = {0};
+    pp_text(&p, name);
+    pp_text(&p, owner);
+    pp_int(&p, until);
+    pp_int(&p, now);
+    PGresult *res = NULL;
+    int rc = pg_run(to_pg(rc_conn),
+                    "INSERT INTO leases (name, owner, until) VALUES ($1, $2, $3)"
+                    " ON CONFLICT (name) DO UPDATE SET owner = EXCLUDED.owner,"
+                    " until = EXCLUDED.until"
+                    " WHERE leases.until <= $4::bigint OR leases.owner = EXCLUDED.owner"
+                    " RETURNING owner",
+                    &p, p.n, NULL, &res, err);
+    if (rc)
+        return rc;
+    if (PQntuples(res) > 1)
+        rc = bad_data("leases", err);
+    else
+        *ret_got = PQntuples(res) == 1;
+    PQclear(res);
+    return rc;
+}
+
+static int pg_lease_release(struct rs_conn *rc_conn, const char *name, const char *owner,
+                            struct rs_error *err)
+{
+    struct pg_params p = {0};
+    pp_text(&p, name);
+    pp_text(&p, owner);
+    return pg_exec(to_pg(rc_conn), "DELETE FROM leases WHERE name = $1 AND owner = $2", &p, err);
+}
+
 /* ---- open --------------------------------------------------------------- */
 
 static const struct rs_store_ops pg_ops = {
@@ -2366,6 +3124,40 @@ static const struct rs_store_ops pg_ops = {
     .apikey_get = pg_apikey_get,
     .apikey_revoke = pg_apikey_revoke,
     .apikey_touch = pg_apikey_touch,
+    .user_get_by_email = pg_user_get_by_email,
+    .user_set_last_login = pg_user_set_last_login,
+    .cred_get = pg_cred_get,
+    .cred_get_for_update = pg_cred_get_for_update,
+    .cred_put = pg_cred_put,
+    .cred_expiring = pg_cred_expiring,
+    .cred_lock_expired = pg_cred_lock_expired,
+    .pwhist_add = pg_pwhist_add,
+    .pwhist_list = pg_pwhist_list,
+    .recovery_set = pg_recovery_set,
+    .recovery_use = pg_recovery_use,
+    .recovery_count = pg_recovery_count,
+    .session_insert = pg_session_insert,
+    .session_find = pg_session_find,
+    .session_get = pg_session_get,
+    .session_touch = pg_session_touch,
+    .session_set_flags = pg_session_set_flags,
+    .session_delete = pg_session_delete,
+    .session_delete_user = pg_session_delete_user,
+    .session_list_user = pg_session_list_user,
+    .session_purge = pg_session_purge,
+    .token_insert = pg_token_insert,
+    .token_find = pg_token_find,
+    .token_use = pg_token_use,
+    .token_void_user = pg_token_void_user,
+    .rate_hit = pg_rate_hit,
+    .rate_reset = pg_rate_reset,
+    .mail_insert = pg_mail_insert,
+    .mail_due = pg_mail_due,
+    .mail_mark_sent = pg_mail_mark_sent,
+    .mail_mark_retry = pg_mail_mark_retry,
+    .mail_list = pg_mail_list,
+    .lease_acquire = pg_lease_acquire,
+    .lease_release = pg_lease_release,
 };
 
 /* "host:port" from the URL for messages, without user or password. */

@@ -69,6 +69,46 @@ enum stmt_id {
     ST_MEMBER_REMOVE,
     ST_GROUPS_OF_USER,
     ST_ROLE_HELD,
+    ST_USER_GET_BY_EMAIL,
+    ST_USER_SET_LAST_LOGIN,
+    ST_CRED_GET,
+    ST_CRED_PUT,
+    ST_CRED_EXPIRING,
+    ST_CRED_LOCK_EXPIRED,
+    ST_PWHIST_INSERT,
+    ST_PWHIST_TRIM,
+    ST_PWHIST_LIST,
+    ST_RECOVERY_DELETE,
+    ST_RECOVERY_INSERT,
+    ST_RECOVERY_USE,
+    ST_RECOVERY_COUNT,
+    ST_SESSION_INSERT,
+    ST_SESSION_FIND,
+    ST_SESSION_GET,
+    ST_SESSION_TOUCH,
+    ST_SESSION_FLAGS,
+    ST_SESSION_DELETE,
+    ST_SESSION_DELETE_USER,
+    ST_SESSION_LIST_USER,
+    ST_SESSION_PURGE,
+    ST_TOKEN_INSERT,
+    ST_TOKEN_FIND,
+    ST_TOKEN_USE,
+    ST_TOKEN_VOID_USER,
+    ST_TOKEN_VOID_USER_KIND,
+    ST_RATE_HIT,
+    ST_RATE_GET,
+    ST_RATE_RESET,
+    ST_MAIL_INSERT,
+    ST_MAIL_DUE,
+    ST_MAIL_SENT,
+    ST_MAIL_RETRY,
+    ST_MAIL_LIST_ALL,
+    ST_MAIL_LIST_STATUS,
+    ST_MAIL_LIST_USER,
+    ST_MAIL_LIST_USER_STATUS,
+    ST_LEASE_ACQUIRE,
+    ST_LEASE_RELEASE,
     ST_BEGIN,
     ST_BEGIN_READ,
     ST_COMMIT,
@@ -95,6 +135,17 @@ enum stmt_id {
 #define KEY_COLS                                                                                   \
     "k.id, k.key_id, k.secret_hash, k.user_id, u.username, k.name, k.created_at, "                \
     "k.expires_at, k.revoked_at, k.last_used_at, u.type, u.status"
+
+#define CRED_COLS                                                                                  \
+    "user_id, password_hash, password_changed_at, must_change, failed_count, failed_first_at, "   \
+    "locked_until, totp_secret, totp_pending, totp_last_step, ip_ranges, expiry_notice_at"
+#define SESSION_COLS                                                                               \
+    "id, token_hash, user_id, created_at, last_seen_at, expires_at, ip, user_agent, flags"
+#define TOKEN_COLS                                                                                 \
+    "id, token_hash, kind, user_id, created_at, expires_at, used_at, pw_changed_at"
+#define MAIL_COLS                                                                                  \
+    "id, created_at, kind, user_id, to_addr, subject, message, status, attempts, "               \
+    "next_attempt_at, sent_at, last_error"
 
 static const char *const stmt_sql[ST_COUNT] = {
     [ST_USER_INSERT] = "INSERT INTO users (" USER_WRITE_COLS ", created_at) "
@@ -175,6 +226,95 @@ static const char *const stmt_sql[ST_COUNT] = {
         "OR u.id IN (SELECT user_id FROM user_roles WHERE role_key = ?1) "
         "OR u.id IN (SELECT m.user_id FROM group_members m JOIN groups g ON g.id = m.group_id "
         "WHERE EXISTS (SELECT 1 FROM json_each(g.roles) WHERE json_each.value = ?1))))",
+    /* --- sign-in (0004_auth) --- */
+    [ST_USER_GET_BY_EMAIL] = "SELECT " USER_COLS " FROM users WHERE email_key = ?",
+    /* Neither the user_counts nor the FTS trigger fires for this column. */
+    [ST_USER_SET_LAST_LOGIN] = "UPDATE users SET last_login_at = ? WHERE id = ?",
+    [ST_CRED_GET] = "SELECT " CRED_COLS " FROM credentials WHERE user_id = ?",
+    [ST_CRED_PUT] = "INSERT INTO credentials (" CRED_COLS ") VALUES (?,?,?,?,?,?,?,?,?,?,?,?) "
+                    "ON CONFLICT (user_id) DO UPDATE SET password_hash = excluded.password_hash, "
+                    "password_changed_at = excluded.password_changed_at, "
+                    "must_change = excluded.must_change, failed_count = excluded.failed_count, "
+                    "failed_first_at = excluded.failed_first_at, "
+                    "locked_until = excluded.locked_until, totp_secret = excluded.totp_secret, "
+                    "totp_pending = excluded.totp_pending, "
+                    "totp_last_step = excluded.totp_last_step, ip_ranges = excluded.ip_ranges, "
+                    "expiry_notice_at = excluded.expiry_notice_at",
+    /* The first two terms are the partial index's condition, written out so
+     * the planner uses it; CROSS JOIN keeps credentials the outer loop. */
+    [ST_CRED_EXPIRING] = "SELECT c.user_id FROM credentials c CROSS JOIN users u "
+                         "ON u.id = c.user_id WHERE c.password_hash <> '' "
+                         "AND c.expiry_notice_at < c.password_changed_at "
+                         "AND c.password_changed_at <= ? AND u.status = 'active' "
+                         "ORDER BY c.user_id LIMIT ?",
+    [ST_CRED_LOCK_EXPIRED] = "SELECT c.user_id FROM credentials c CROSS JOIN users u "
+                             "ON u.id = c.user_id WHERE c.locked_until > 0 "
+                             "AND c.locked_until <= ? AND u.status = 'locked' "
+                             "ORDER BY c.user_id LIMIT ?",
+    [ST_PWHIST_INSERT] = "INSERT INTO password_history (user_id, hash, created_at) VALUES (?,?,?)",
+    [ST_PWHIST_TRIM] = "DELETE FROM password_history WHERE user_id = ?1 AND id NOT IN "
+                       "(SELECT id FROM password_history WHERE user_id = ?1 "
+                       "ORDER BY id DESC LIMIT ?2)",
+    [ST_PWHIST_LIST] = "SELECT hash FROM password_history WHERE user_id = ? "
+                       "ORDER BY id DESC LIMIT ?",
+    [ST_RECOVERY_DELETE] = "DELETE FROM recovery_codes WHERE user_id = ?",
+    [ST_RECOVERY_INSERT] = "INSERT INTO recovery_codes (user_id, code_hash, used_at) "
+                           "VALUES (?,?,0)",
+    [ST_RECOVERY_USE] = "UPDATE recovery_codes SET used_at = ? WHERE user_id = ? "
+                        "AND code_hash = ? AND used_at = 0",
+    [ST_RECOVERY_COUNT] = "SELECT count(*) FROM recovery_codes WHERE user_id = ? AND used_at = 0",
+    [ST_SESSION_INSERT] = "INSERT INTO sessions (token_hash, user_id, created_at, last_seen_at, "
+                          "expires_at, ip, user_agent, flags) VALUES (?,?,?,?,?,?,?,?)",
+    [ST_SESSION_FIND] = "SELECT " SESSION_COLS " FROM sessions WHERE token_hash = ?",
+    [ST_SESSION_GET] = "SELECT " SESSION_COLS " FROM sessions WHERE id = ?",
+    [ST_SESSION_TOUCH] = "UPDATE sessions SET last_seen_at = ? WHERE id = ?",
+    [ST_SESSION_FLAGS] = "UPDATE sessions SET flags = ? WHERE id = ?",
+    [ST_SESSION_DELETE] = "DELETE FROM sessions WHERE id = ?",
+    [ST_SESSION_DELETE_USER] = "DELETE FROM sessions WHERE user_id = ? AND id <> ?",
+    [ST_SESSION_LIST_USER] = "SELECT " SESSION_COLS " FROM sessions WHERE user_id = ? "
+                             "ORDER BY created_at DESC, id DESC",
+    [ST_SESSION_PURGE] = "DELETE FROM sessions WHERE expires_at <= ? OR last_seen_at <= ?",
+    [ST_TOKEN_INSERT] = "INSERT INTO auth_tokens (token_hash, kind, user_id, created_at, "
+                        "expires_at, used_at, pw_changed_at) VALUES (?,?,?,?,?,?,?)",
+    [ST_TOKEN_FIND] = "SELECT " TOKEN_COLS " FROM auth_tokens WHERE token_hash = ?",
+    [ST_TOKEN_USE] = "UPDATE auth_tokens SET used_at = ? WHERE id = ? AND used_at = 0",
+    [ST_TOKEN_VOID_USER] = "UPDATE auth_tokens SET used_at = ? WHERE user_id = ? AND used_at = 0",
+    [ST_TOKEN_VOID_USER_KIND] = "UPDATE auth_tokens SET used_at = ? WHERE user_id = ? "
+                                "AND used_at = 0 AND kind = ?",
+    /* One statement, so concurrent hits from several processes each count:
+     * the SET expressions all see the row as it was before this hit. */
+    [ST_RATE_HIT] = "INSERT INTO rate_limits (key, window_start, count) VALUES (?1, ?2, ?4) "
+                    "ON CONFLICT (key) DO UPDATE SET "
+                    "window_start = CASE WHEN rate_limits.window_start < ?2 - ?3 THEN ?2 "
+                    "ELSE rate_limits.window_start END, "
+                    "count = CASE WHEN rate_limits.window_start < ?2 - ?3 THEN ?4 "
+                    "ELSE rate_limits.count + ?4 END "
+                    "RETURNING count, window_start",
+    [ST_RATE_GET] = "SELECT count, window_start FROM rate_limits WHERE key = ?",
+    [ST_RATE_RESET] = "DELETE FROM rate_limits WHERE key = ?",
+    [ST_MAIL_INSERT] = "INSERT INTO outbox (created_at, kind, user_id, to_addr, subject, message, "
+                       "status, attempts, next_attempt_at, sent_at, last_error) "
+                       "VALUES (?,?,?,?,?,?,'pending',0,?,0,'')",
+    [ST_MAIL_DUE] = "SELECT " MAIL_COLS " FROM outbox WHERE status = 'pending' "
+                    "AND next_attempt_at <= ? ORDER BY id LIMIT ?",
+    [ST_MAIL_SENT] = "UPDATE outbox SET status = 'sent', sent_at = ?, attempts = attempts + 1 "
+                     "WHERE id = ?",
+    [ST_MAIL_RETRY] = "UPDATE outbox SET attempts = ?, next_attempt_at = ?, last_error = ?, "
+                      "status = CASE WHEN ? THEN 'failed' ELSE status END WHERE id = ?",
+    [ST_MAIL_LIST_ALL] = "SELECT " MAIL_COLS " FROM outbox ORDER BY id DESC LIMIT ?",
+    [ST_MAIL_LIST_STATUS] = "SELECT " MAIL_COLS " FROM outbox WHERE status = ? "
+                            "ORDER BY id DESC LIMIT ?",
+    [ST_MAIL_LIST_USER] = "SELECT " MAIL_COLS " FROM outbox WHERE user_id = ? "
+                          "ORDER BY id DESC LIMIT ?",
+    [ST_MAIL_LIST_USER_STATUS] = "SELECT " MAIL_COLS " FROM outbox WHERE user_id = ? "
+                                 "AND status = ? ORDER BY id DESC LIMIT ?",
+    /* Taken when free, expired or already the caller's; otherwise the WHERE
+     * leaves the row alone and changes() is 0. */
+    [ST_LEASE_ACQUIRE] = "INSERT INTO leases (name, owner, until) VALUES (?1, ?2, ?4) "
+                         "ON CONFLICT (name) DO UPDATE SET owner = excluded.owner, "
+                         "until = excluded.until "
+                         "WHERE leases.until <= ?3 OR leases.owner = excluded.owner",
+    [ST_LEASE_RELEASE] = "DELETE FROM leases WHERE name = ? AND owner = ?",
     [ST_BEGIN] = "BEGIN IMMEDIATE",
     [ST_BEGIN_READ] = "BEGIN DEFERRED",
     [ST_COMMIT] = "COMMIT",
@@ -2027,6 +2167,662 @@ static int sq_role_held(struct rs_conn *cb, const char *role_key, bool *ret,
     return r;
 }
 
+/* --- sign-in: credentials, history, recovery codes, sessions, tokens,
+ * rate limits, the outbox, leases (docs/design/auth-contract.md) --- */
+
+/* Like db_error, but every foreign key in 0004_auth is a user id: a write
+ * for a user that does not exist is "not found", not a manager_id error. */
+static int auth_error(struct sq_conn *c, int rc, const char *what, struct rs_error *err)
+{
+    if (sqlite3_extended_errcode(c->db) == SQLITE_CONSTRAINT_FOREIGNKEY) {
+        rs_error_log(err, "sqlite %s: %s", what, sqlite3_errmsg(c->db));
+        return rs_error_set(err, RS_ENOTFOUND, "no such user");
+    }
+    return db_error(c, rc, what, err);
+}
+
+/* Steps a statement that writes; returns how many rows it changed, or -code.
+ * Resets st. */
+static int step_write(struct sq_conn *c, sqlite3_stmt *st, const char *what, struct rs_error *err)
+{
+    int rc = sqlite3_step(st);
+    int r = rc == SQLITE_DONE ? sqlite3_changes(c->db) : auth_error(c, rc, what, err);
+    done(st);
+    return r;
+}
+
+/* Text that is never NULL: NOT NULL columns, defended anyway. */
+static char *col_string(sqlite3_stmt *st, int i, const char *none)
+{
+    const unsigned char *t = sqlite3_column_text(st, i);
+    return rs_xstrdup(t ? (const char *)t : none);
+}
+
+static void col_copy(sqlite3_stmt *st, int i, char *out, size_t cap)
+{
+    const unsigned char *t = sqlite3_column_text(st, i);
+    rs_strlcpy(out, t ? (const char *)t : "", cap);
+}
+
+static void bind_or(sqlite3_stmt *st, int i, const char *v, const char *none)
+{
+    sqlite3_bind_text(st, i, v ? v : none, -1, SQLITE_STATIC);
+}
+
+static void read_int_item(sqlite3_stmt *st, void *item)
+{
+    *(int64_t *)item = sqlite3_column_int64(st, 0);
+}
+
+static void release_nothing(void *item)
+{
+    (void)item;
+}
+
+static int sq_user_get_by_email(struct rs_conn *cb, const char *key, struct rs_user *ret,
+                                struct rs_error *err)
+{
+    struct sq_conn *c = CONN(cb);
+    sqlite3_stmt *st = stmt(c, ST_USER_GET_BY_EMAIL, err);
+    if (!st)
+        return -RS_EINTERNAL;
+    bind_text(st, 1, key);
+    return get_one_user(c, st, ret, err);
+}
+
+static int sq_user_set_last_login(struct rs_conn *cb, int64_t user_id, int64_t at,
+                                  struct rs_error *err)
+{
+    struct sq_conn *c = CONN(cb);
+    sqlite3_stmt *st = stmt(c, ST_USER_SET_LAST_LOGIN, err);
+    if (!st)
+        return -RS_EINTERNAL;
+    sqlite3_bind_int64(st, 1, at);
+    sqlite3_bind_int64(st, 2, user_id);
+    int n = step_write(c, st, "set last login", err);
+    return n < 0 ? n : (n ? 0 : -RS_ENOTFOUND);
+}
+
+static void read_cred(sqlite3_stmt *st, struct rs_credential *cr)
+{
+    memset(cr, 0, sizeof(*cr));
+    cr->user_id = sqlite3_column_int64(st, 0);
+    cr->password_hash = col_string(st, 1, "");
+    cr->password_changed_at = sqlite3_column_int64(st, 2);
+    cr->must_change = sqlite3_column_int(st, 3) != 0;
+    cr->failed_count = sqlite3_column_int(st, 4);
+    cr->failed_first_at = sqlite3_column_int64(st, 5);
+    cr->locked_until = sqlite3_column_int64(st, 6);
+    cr->totp_secret = col_string(st, 7, "");
+    cr->totp_pending = col_string(st, 8, "");
+    cr->totp_last_step = sqlite3_column_int64(st, 9);
+    cr->ip_ranges = col_string(st, 10, "[]");
+    cr->expiry_notice_at = sqlite3_column_int64(st, 11);
+}
+
+/* On SQLite also cred_get_for_update: the one writer connection already
+ * serialises read-modify-write. */
+static int sq_cred_get(struct rs_conn *cb, int64_t user_id, struct rs_credential *ret,
+                       struct rs_error *err)
+{
+    struct sq_conn *c = CONN(cb);
+    sqlite3_stmt *st = stmt(c, ST_CRED_GET, err);
+    if (!st)
+        return -RS_EINTERNAL;
+    sqlite3_bind_int64(st, 1, user_id);
+    int rc = sqlite3_step(st);
+    int r = 0;
+    if (rc == SQLITE_ROW)
+        read_cred(st, ret);
+    else if (rc == SQLITE_DONE)
+        r = -RS_ENOTFOUND;
+    else
+        r = db_error(c, rc, "get credential", err);
+    done(st);
+    return r;
+}
+
+static int sq_cred_put(struct rs_conn *cb, const struct rs_credential *cr, struct rs_error *err)
+{
+    struct sq_conn *c = CONN(cb);
+    sqlite3_stmt *st = stmt(c, ST_CRED_PUT, err);
+    if (!st)
+        return -RS_EINTERNAL;
+    sqlite3_bind_int64(st, 1, cr->user_id);
+    bind_or(st, 2, cr->password_hash, "");
+    sqlite3_bind_int64(st, 3, cr->password_changed_at);
+    sqlite3_bind_int(st, 4, cr->must_change ? 1 : 0);
+    sqlite3_bind_int(st, 5, cr->failed_count);
+    sqlite3_bind_int64(st, 6, cr->failed_first_at);
+    sqlite3_bind_int64(st, 7, cr->locked_until);
+    bind_or(st, 8, cr->totp_secret, "");
+    bind_or(st, 9, cr->totp_pending, "");
+    sqlite3_bind_int64(st, 10, cr->totp_last_step);
+    bind_or(st, 11, cr->ip_ranges, "[]");
+    sqlite3_bind_int64(st, 12, cr->expiry_notice_at);
+    int n = step_write(c, st, "put credential", err);
+    return n < 0 ? n : 0;
+}
+
+static int user_ids(struct sq_conn *c, enum stmt_id id, int64_t at, int limit, int64_t **ret_ids,
+                    size_t *ret_n, const char *what, struct rs_error *err)
+{
+    sqlite3_stmt *st = stmt(c, id, err);
+    if (!st)
+        return -RS_EINTERNAL;
+    sqlite3_bind_int64(st, 1, at);
+    sqlite3_bind_int(st, 2, limit > 0 ? limit : 0);
+    return collect_rows(c, st, sizeof(int64_t), read_int_item, release_nothing, what,
+                        (void **)ret_ids, ret_n, err);
+}
+
+static int sq_cred_expiring(struct rs_conn *cb, int64_t changed_before, int limit,
+                            int64_t **ret_ids, size_t *ret_n, struct rs_error *err)
+{
+    return user_ids(CONN(cb), ST_CRED_EXPIRING, changed_before, limit, ret_ids, ret_n,
+                    "list expiring passwords", err);
+}
+
+static int sq_cred_lock_expired(struct rs_conn *cb, int64_t now, int limit, int64_t **ret_ids,
+                                size_t *ret_n, struct rs_error *err)
+{
+    return user_ids(CONN(cb), ST_CRED_LOCK_EXPIRED, now, limit, ret_ids, ret_n,
+                    "list expired locks", err);
+}
+
+static int sq_pwhist_add(struct rs_conn *cb, int64_t user_id, const char *hash, int64_t at,
+                         int keep, struct rs_error *err)
+{
+    struct sq_conn *c = CONN(cb);
+    sqlite3_stmt *st = stmt(c, ST_PWHIST_INSERT, err);
+    if (!st)
+        return -RS_EINTERNAL;
+    sqlite3_bind_int64(st, 1, user_id);
+    bind_or(st, 2, hash, "");
+    sqlite3_bind_int64(st, 3, at);
+    int n = step_write(c, st, "add password history", err);
+    if (n < 0)
+        return n;
+    st = stmt(c, ST_PWHIST_TRIM, err);
+    if (!st)
+        return -RS_EINTERNAL;
+    sqlite3_bind_int64(st, 1, user_id);
+    sqlite3_bind_int(st, 2, keep > 0 ? keep : 0);
+    n = step_write(c, st, "trim password history", err);
+    return n < 0 ? n : 0;
+}
+
+static int sq_pwhist_list(struct rs_conn *cb, int64_t user_id, int limit, char ***ret_hashes,
+                          size_t *ret_n, struct rs_error *err)
+{
+    struct sq_conn *c = CONN(cb);
+    sqlite3_stmt *st = stmt(c, ST_PWHIST_LIST, err);
+    if (!st)
+        return -RS_EINTERNAL;
+    sqlite3_bind_int64(st, 1, user_id);
+    sqlite3_bind_int(st, 2, limit > 0 ? limit : 0);
+    return collect_rows(c, st, sizeof(char *), read_text_item, release_text_item,
+                        "list password history", (void **)ret_hashes, ret_n, err);
+}
+
+static int sq_recovery_set(struct rs_conn *cb, int64_t user_id, char *const *code_hashes, size_t n,
+                           struct rs_error *err)
+{
+    struct sq_conn *c = CONN(cb);
+    sqlite3_stmt *st = stmt(c, ST_RECOVERY_DELETE, err);
+    if (!st)
+        return -RS_EINTERNAL;
+    sqlite3_bind_int64(st, 1, user_id);
+    int r = step_write(c, st, "clear recovery codes", err);
+    for (size_t i = 0; i < n && r >= 0; i++) {
+        st = stmt(c, ST_RECOVERY_INSERT, err);
+        if (!st)
+            return -RS_EINTERNAL;
+        sqlite3_bind_int64(st, 1, user_id);
+        bind_text(st, 2, code_hashes[i]);
+        r = step_write(c, st, "add recovery code", err);
+    }
+    return r < 0 ? r : 0;
+}
+
+static int sq_recovery_use(struct rs_conn *cb, int64_t user_id, const char *code_hash, int64_t at,
+                           bool *ret_used, struct rs_error *err)
+{
+    struct sq_conn *c = CONN(cb);
+    sqlite3_stmt *st = stmt(c, ST_RECOVERY_USE, err);
+    if (!st)
+        return -RS_EINTERNAL;
+    sqlite3_bind_int64(st, 1, at);
+    sqlite3_bind_int64(st, 2, user_id);
+    bind_or(st, 3, code_hash, "");
+    int n = step_write(c, st, "use recovery code", err);
+    if (n < 0)
+        return n;
+    *ret_used = n > 0;
+    return 0;
+}
+
+static int sq_recovery_count(struct rs_conn *cb, int64_t user_id, int *ret, struct rs_error *err)
+{
+    struct sq_conn *c = CONN(cb);
+    sqlite3_stmt *st = stmt(c, ST_RECOVERY_COUNT, err);
+    if (!st)
+        return -RS_EINTERNAL;
+    sqlite3_bind_int64(st, 1, user_id);
+    int rc = sqlite3_step(st);
+    int r = 0;
+    if (rc == SQLITE_ROW)
+        *ret = sqlite3_column_int(st, 0);
+    else
+        r = db_error(c, rc, "count recovery codes", err);
+    done(st);
+    return r;
+}
+
+static void read_session_item(sqlite3_stmt *st, void *item)
+{
+    struct rs_session *s = item;
+    memset(s, 0, sizeof(*s));
+    s->id = sqlite3_column_int64(st, 0);
+    col_copy(st, 1, s->token_hash, sizeof(s->token_hash));
+    s->user_id = sqlite3_column_int64(st, 2);
+    s->created_at = sqlite3_column_int64(st, 3);
+    s->last_seen_at = sqlite3_column_int64(st, 4);
+    s->expires_at = sqlite3_column_int64(st, 5);
+    s->ip = col_string(st, 6, "");
+    s->user_agent = col_string(st, 7, "");
+    s->flags = (unsigned)sqlite3_column_int64(st, 8);
+}
+
+static void release_session_item(void *item)
+{
+    rs_session_release(item);
+}
+
+static int sq_session_insert(struct rs_conn *cb, struct rs_session *s, struct rs_error *err)
+{
+    struct sq_conn *c = CONN(cb);
+    sqlite3_stmt *st = stmt(c, ST_SESSION_INSERT, err);
+    if (!st)
+        return -RS_EINTERNAL;
+    bind_text(st, 1, s->token_hash);
+    sqlite3_bind_int64(st, 2, s->user_id);
+    sqlite3_bind_int64(st, 3, s->created_at);
+    sqlite3_bind_int64(st, 4, s->last_seen_at);
+    sqlite3_bind_int64(st, 5, s->expires_at);
+    bind_or(st, 6, s->ip, "");
+    bind_or(st, 7, s->user_agent, "");
+    sqlite3_bind_int64(st, 8, s->flags);
+    int n = step_write(c, st, "insert session", err);
+    if (n < 0)
+        return n;
+    s->id = sqlite3_last_insert_rowid(c->db);
+    return 0;
+}
+
+static int get_one_session(struct sq_conn *c, sqlite3_stmt *st, struct rs_session *ret,
+                           struct rs_error *err)
+{
+    int rc = sqlite3_step(st);
+    int r = 0;
+    if (rc == SQLITE_ROW)
+        read_session_item(st, ret);
+    else if (rc == SQLITE_DONE)
+        r = -RS_ENOTFOUND;
+    else
+        r = db_error(c, rc, "get session", err);
+    done(st);
+    return r;
+}
+
+static int sq_session_find(struct rs_conn *cb, const char *token_hash, struct rs_session *ret,
+                           struct rs_error *err)
+{
+    struct sq_conn *c = CONN(cb);
+    sqlite3_stmt *st = stmt(c, ST_SESSION_FIND, err);
+    if (!st)
+        return -RS_EINTERNAL;
+    bind_or(st, 1, token_hash, "");
+    return get_one_session(c, st, ret, err);
+}
+
+static int sq_session_get(struct rs_conn *cb, int64_t id, struct rs_session *ret,
+                          struct rs_error *err)
+{
+    struct sq_conn *c = CONN(cb);
+    sqlite3_stmt *st = stmt(c, ST_SESSION_GET, err);
+    if (!st)
+        return -RS_EINTERNAL;
+    sqlite3_bind_int64(st, 1, id);
+    return get_one_session(c, st, ret, err);
+}
+
+/* Binds (value, id) to a one-row UPDATE or DELETE by id; returns rows changed or -code. */
+static int update_by_id(struct sq_conn *c, enum stmt_id id, int64_t value, bool has_value,
+                        int64_t row, const char *what, struct rs_error *err)
+{
+    sqlite3_stmt *st = stmt(c, id, err);
+    if (!st)
+        return -RS_EINTERNAL;
+    int i = 1;
+    if (has_value)
+        sqlite3_bind_int64(st, i++, value);
+    sqlite3_bind_int64(st, i, row);
+    return step_write(c, st, what, err);
+}
+
+/* A session ended meanwhile is not an error: there is nothing to touch. */
+static int sq_session_touch(struct rs_conn *cb, int64_t id, int64_t at, struct rs_error *err)
+{
+    int n = update_by_id(CONN(cb), ST_SESSION_TOUCH, at, true, id, "touch session", err);
+    return n < 0 ? n : 0;
+}
+
+static int sq_session_set_flags(struct rs_conn *cb, int64_t id, unsigned flags,
+                                struct rs_error *err)
+{
+    int n = update_by_id(CONN(cb), ST_SESSION_FLAGS, flags, true, id, "set session flags", err);
+    return n < 0 ? n : (n ? 0 : -RS_ENOTFOUND);
+}
+
+static int sq_session_delete(struct rs_conn *cb, int64_t id, struct rs_error *err)
+{
+    int n = update_by_id(CONN(cb), ST_SESSION_DELETE, 0, false, id, "delete session", err);
+    return n < 0 ? n : (n ? 0 : -RS_ENOTFOUND);
+}
+
+static int sq_session_delete_user(struct rs_conn *cb, int64_t user_id, int64_t except_id,
+                                  int *ret_n, struct rs_error *err)
+{
+    struct sq_conn *c = CONN(cb);
+    sqlite3_stmt *st = stmt(c, ST_SESSION_DELETE_USER, err);
+    if (!st)
+        return -RS_EINTERNAL;
+    sqlite3_bind_int64(st, 1, user_id);
+    sqlite3_bind_int64(st, 2, except_id); /* 0 is no session's id */
+    int n = step_write(c, st, "delete user's sessions", err);
+    if (n < 0)
+        return n;
+    *ret_n = n;
+    return 0;
+}
+
+static int sq_session_list_user(struct rs_conn *cb, int64_t user_id, struct rs_session **ret,
+                                size_t *ret_n, struct rs_error *err)
+{
+    struct sq_conn *c = CONN(cb);
+    sqlite3_stmt *st = stmt(c, ST_SESSION_LIST_USER, err);
+    if (!st)
+        return -RS_EINTERNAL;
+    sqlite3_bind_int64(st, 1, user_id);
+    return collect_rows(c, st, sizeof(struct rs_session), read_session_item, release_session_item,
+                        "list sessions", (void **)ret, ret_n, err);
+}
+
+static int sq_session_purge(struct rs_conn *cb, int64_t now, int64_t idle_before, int *ret_n,
+                            struct rs_error *err)
+{
+    struct sq_conn *c = CONN(cb);
+    sqlite3_stmt *st = stmt(c, ST_SESSION_PURGE, err);
+    if (!st)
+        return -RS_EINTERNAL;
+    sqlite3_bind_int64(st, 1, now);
+    sqlite3_bind_int64(st, 2, idle_before);
+    int n = step_write(c, st, "purge sessions", err);
+    if (n < 0)
+        return n;
+    *ret_n = n;
+    return 0;
+}
+
+static int sq_token_insert(struct rs_conn *cb, struct rs_auth_token *t, struct rs_error *err)
+{
+    struct sq_conn *c = CONN(cb);
+    sqlite3_stmt *st = stmt(c, ST_TOKEN_INSERT, err);
+    if (!st)
+        return -RS_EINTERNAL;
+    bind_text(st, 1, t->token_hash);
+    bind_text(st, 2, t->kind);
+    sqlite3_bind_int64(st, 3, t->user_id);
+    sqlite3_bind_int64(st, 4, t->created_at);
+    sqlite3_bind_int64(st, 5, t->expires_at);
+    sqlite3_bind_int64(st, 6, t->used_at);
+    sqlite3_bind_int64(st, 7, t->pw_changed_at);
+    int n = step_write(c, st, "insert token", err);
+    if (n < 0)
+        return n;
+    t->id = sqlite3_last_insert_rowid(c->db);
+    return 0;
+}
+
+static int sq_token_find(struct rs_conn *cb, const char *token_hash, struct rs_auth_token *ret,
+                         struct rs_error *err)
+{
+    struct sq_conn *c = CONN(cb);
+    sqlite3_stmt *st = stmt(c, ST_TOKEN_FIND, err);
+    if (!st)
+        return -RS_EINTERNAL;
+    bind_or(st, 1, token_hash, "");
+    int rc = sqlite3_step(st);
+    int r = 0;
+    if (rc == SQLITE_ROW) {
+        memset(ret, 0, sizeof(*ret));
+        ret->id = sqlite3_column_int64(st, 0);
+        col_copy(st, 1, ret->token_hash, sizeof(ret->token_hash));
+        col_copy(st, 2, ret->kind, sizeof(ret->kind));
+        ret->user_id = sqlite3_column_int64(st, 3);
+        ret->created_at = sqlite3_column_int64(st, 4);
+        ret->expires_at = sqlite3_column_int64(st, 5);
+        ret->used_at = sqlite3_column_int64(st, 6);
+        ret->pw_changed_at = sqlite3_column_int64(st, 7);
+    } else if (rc == SQLITE_DONE) {
+        r = -RS_ENOTFOUND;
+    } else {
+        r = db_error(c, rc, "find token", err);
+    }
+    done(st);
+    return r;
+}
+
+/* 0 rows: already used (or gone), so the caller lost a race for it. */
+static int sq_token_use(struct rs_conn *cb, int64_t id, int64_t at, struct rs_error *err)
+{
+    int n = update_by_id(CONN(cb), ST_TOKEN_USE, at, true, id, "use token", err);
+    return n < 0 ? n : (n ? 0 : -RS_ENOTFOUND);
+}
+
+static int sq_token_void_user(struct rs_conn *cb, int64_t user_id, const char *kind, int64_t at,
+                              struct rs_error *err)
+{
+    struct sq_conn *c = CONN(cb);
+    sqlite3_stmt *st = stmt(c, kind ? ST_TOKEN_VOID_USER_KIND : ST_TOKEN_VOID_USER, err);
+    if (!st)
+        return -RS_EINTERNAL;
+    sqlite3_bind_int64(st, 1, at);
+    sqlite3_bind_int64(st, 2, user_id);
+    if (kind)
+        bind_text(st, 3, kind);
+    int n = step_write(c, st, "void tokens", err);
+    return n < 0 ? n : 0;
+}
+
+/* add 0 reads on any connection and writes nothing; add > 0 is one upsert,
+ * which is atomic with every other hit on the key, in this process or not. */
+static int sq_rate_hit(struct rs_conn *cb, const char *key, int64_t now, int64_t window_ms, int add,
+                       int64_t *ret_count, int64_t *ret_window_start, struct rs_error *err)
+{
+    struct sq_conn *c = CONN(cb);
+    sqlite3_stmt *st = stmt(c, add ? ST_RATE_HIT : ST_RATE_GET, err);
+    if (!st)
+        return -RS_EINTERNAL;
+    bind_text(st, 1, key);
+    if (add) {
+        sqlite3_bind_int64(st, 2, now);
+        sqlite3_bind_int64(st, 3, window_ms);
+        sqlite3_bind_int(st, 4, add);
+    }
+    int64_t count = 0, start = now;
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        int64_t stored_count = sqlite3_column_int64(st, 0);
+        int64_t stored_start = sqlite3_column_int64(st, 1);
+        /* A read applies the same rule as the upsert: an old window is gone. */
+        if (add || stored_start >= now - window_ms) {
+            count = stored_count;
+            start = stored_start;
+        }
+        rc = sqlite3_step(st); /* RETURNING: finish the statement */
+    }
+    int r = rc == SQLITE_DONE ? 0 : auth_error(c, rc, "rate limit", err);
+    done(st);
+    if (r < 0)
+        return r;
+    *ret_count = count;
+    *ret_window_start = start;
+    return 0;
+}
+
+static int sq_rate_reset(struct rs_conn *cb, const char *key, struct rs_error *err)
+{
+    struct sq_conn *c = CONN(cb);
+    sqlite3_stmt *st = stmt(c, ST_RATE_RESET, err);
+    if (!st)
+        return -RS_EINTERNAL;
+    bind_text(st, 1, key);
+    int n = step_write(c, st, "reset rate limit", err);
+    return n < 0 ? n : 0;
+}
+
+static void read_mail_item(sqlite3_stmt *st, void *item)
+{
+    struct rs_mail *m = item;
+    memset(m, 0, sizeof(*m));
+    m->id = sqlite3_column_int64(st, 0);
+    m->created_at = sqlite3_column_int64(st, 1);
+    m->kind = col_string(st, 2, "");
+    m->user_id = sqlite3_column_int64(st, 3);
+    m->to_addr = col_string(st, 4, "");
+    m->subject = col_string(st, 5, "");
+    m->message = col_string(st, 6, "");
+    m->status = col_string(st, 7, "");
+    m->attempts = sqlite3_column_int(st, 8);
+    m->next_attempt_at = sqlite3_column_int64(st, 9);
+    m->sent_at = sqlite3_column_int64(st, 10);
+    m->last_error = col_string(st, 11, "");
+}
+
+static void release_mail_item(void *item)
+{
+    rs_mail_release(item);
+}
+
+static int sq_mail_insert(struct rs_conn *cb, struct rs_mail *m, struct rs_error *err)
+{
+    struct sq_conn *c = CONN(cb);
+    sqlite3_stmt *st = stmt(c, ST_MAIL_INSERT, err);
+    if (!st)
+        return -RS_EINTERNAL;
+    sqlite3_bind_int64(st, 1, m->created_at);
+    bind_text(st, 2, m->kind);
+    sqlite3_bind_int64(st, 3, m->user_id);
+    bind_text(st, 4, m->to_addr);
+    bind_text(st, 5, m->subject);
+    bind_text(st, 6, m->message);
+    sqlite3_bind_int64(st, 7, m->next_attempt_at);
+    int n = step_write(c, st, "queue mail", err);
+    if (n < 0)
+        return n;
+    m->id = sqlite3_last_insert_rowid(c->db);
+    return 0;
+}
+
+static int sq_mail_due(struct rs_conn *cb, int64_t now, int max, struct rs_mail **ret,
+                       size_t *ret_n, struct rs_error *err)
+{
+    struct sq_conn *c = CONN(cb);
+    sqlite3_stmt *st = stmt(c, ST_MAIL_DUE, err);
+    if (!st)
+        return -RS_EINTERNAL;
+    sqlite3_bind_int64(st, 1, now);
+    sqlite3_bind_int(st, 2, max > 0 ? max : 0);
+    return collect_rows(c, st, sizeof(struct rs_mail), read_mail_item, release_mail_item,
+                        "list due mail", (void **)ret, ret_n, err);
+}
+
+static int sq_mail_mark_sent(struct rs_conn *cb, int64_t id, int64_t at, struct rs_error *err)
+{
+    int n = update_by_id(CONN(cb), ST_MAIL_SENT, at, true, id, "mark mail sent", err);
+    return n < 0 ? n : (n ? 0 : -RS_ENOTFOUND);
+}
+
+static int sq_mail_mark_retry(struct rs_conn *cb, int64_t id, int attempts, int64_t next_attempt_at,
+                              const char *last_error, bool give_up, struct rs_error *err)
+{
+    struct sq_conn *c = CONN(cb);
+    sqlite3_stmt *st = stmt(c, ST_MAIL_RETRY, err);
+    if (!st)
+        return -RS_EINTERNAL;
+    sqlite3_bind_int(st, 1, attempts);
+    sqlite3_bind_int64(st, 2, next_attempt_at);
+    bind_or(st, 3, last_error, "");
+    sqlite3_bind_int(st, 4, give_up ? 1 : 0);
+    sqlite3_bind_int64(st, 5, id);
+    int n = step_write(c, st, "mark mail for retry", err);
+    return n < 0 ? n : (n ? 0 : -RS_ENOTFOUND);
+}
+
+static int sq_mail_list(struct rs_conn *cb, const char *status, int64_t user_id, int limit,
+                        struct rs_mail **ret, size_t *ret_n, struct rs_error *err)
+{
+    struct sq_conn *c = CONN(cb);
+    enum stmt_id id = user_id ? (status ? ST_MAIL_LIST_USER_STATUS : ST_MAIL_LIST_USER)
+                              : (status ? ST_MAIL_LIST_STATUS : ST_MAIL_LIST_ALL);
+    sqlite3_stmt *st = stmt(c, id, err);
+    if (!st)
+        return -RS_EINTERNAL;
+    int i = 1;
+    if (user_id)
+        sqlite3_bind_int64(st, i++, user_id);
+    if (status)
+        bind_text(st, i++, status);
+    sqlite3_bind_int(st, i, limit > 0 ? limit : 0);
+    return collect_rows(c, st, sizeof(struct rs_mail), read_mail_item, release_mail_item,
+                        "list mail", (void **)ret, ret_n, err);
+}
+
+/* Called on the writer without begin(): the one statement is its own
+ * transaction, and SQLite's write lock makes it atomic across processes. */
+static int sq_lease_acquire(struct rs_conn *cb, const char *name, const char *owner, int64_t now,
+                            int64_t until, bool *ret_got, struct rs_error *err)
+{
+    struct sq_conn *c = CONN(cb);
+    sqlite3_stmt *st = stmt(c, ST_LEASE_ACQUIRE, err);
+    if (!st)
+        return -RS_EINTERNAL;
+    bind_text(st, 1, name);
+    bind_text(st, 2, owner);
+    sqlite3_bind_int64(st, 3, now);
+    sqlite3_bind_int64(st, 4, until);
+    int n = step_write(c, st, "acquire lease", err);
+    if (n < 0)
+        return n;
+    *ret_got = n > 0;
+    return 0;
+}
+
+static int sq_lease_release(struct rs_conn *cb, const char *name, const char *owner,
+                            struct rs_error *err)
+{
+    struct sq_conn *c = CONN(cb);
+    sqlite3_stmt *st = stmt(c, ST_LEASE_RELEASE, err);
+    if (!st)
+        return -RS_EINTERNAL;
+    bind_text(st, 1, name);
+    bind_text(st, 2, owner);
+    int n = step_write(c, st, "release lease", err);
+    return n < 0 ? n : 0;
+}
+
 static const struct rs_store_ops sqlite_ops = {
     .name = "sqlite",
     .reads_inline = true,
@@ -2082,6 +2878,41 @@ static const struct rs_store_ops sqlite_ops = {
     .apikey_get = sq_apikey_get,
     .apikey_revoke = sq_apikey_revoke,
     .apikey_touch = sq_apikey_touch,
+    .user_get_by_email = sq_user_get_by_email,
+    .user_set_last_login = sq_user_set_last_login,
+    .cred_get = sq_cred_get,
+    /* As for users: the one writer connection already serialises. */
+    .cred_get_for_update = sq_cred_get,
+    .cred_put = sq_cred_put,
+    .cred_expiring = sq_cred_expiring,
+    .cred_lock_expired = sq_cred_lock_expired,
+    .pwhist_add = sq_pwhist_add,
+    .pwhist_list = sq_pwhist_list,
+    .recovery_set = sq_recovery_set,
+    .recovery_use = sq_recovery_use,
+    .recovery_count = sq_recovery_count,
+    .session_insert = sq_session_insert,
+    .session_find = sq_session_find,
+    .session_get = sq_session_get,
+    .session_touch = sq_session_touch,
+    .session_set_flags = sq_session_set_flags,
+    .session_delete = sq_session_delete,
+    .session_delete_user = sq_session_delete_user,
+    .session_list_user = sq_session_list_user,
+    .session_purge = sq_session_purge,
+    .token_insert = sq_token_insert,
+    .token_find = sq_token_find,
+    .token_use = sq_token_use,
+    .token_void_user = sq_token_void_user,
+    .rate_hit = sq_rate_hit,
+    .rate_reset = sq_rate_reset,
+    .mail_insert = sq_mail_insert,
+    .mail_due = sq_mail_due,
+    .mail_mark_sent = sq_mail_mark_sent,
+    .mail_mark_retry = sq_mail_mark_retry,
+    .mail_list = sq_mail_list,
+    .lease_acquire = sq_lease_acquire,
+    .lease_release = sq_lease_release,
 };
 
 int rs_sqlite_open(const struct rs_store_config *cfg, const char *path, struct rs_store **ret,

@@ -27,6 +27,7 @@
 #include "../core/apikey.h"
 #include "../core/group.h"
 #include "../core/audit.h"
+#include "../core/credential.h"
 #include "../core/custom_field.h"
 #include "../core/error.h"
 #include "../core/user.h"
@@ -178,6 +179,106 @@ struct rs_store_ops {
     int (*apikey_get)(struct rs_conn *c, int64_t id, struct rs_apikey *ret, struct rs_error *err);
     int (*apikey_revoke)(struct rs_conn *c, int64_t id, int64_t at, struct rs_error *err);
     int (*apikey_touch)(struct rs_conn *c, int64_t id, int64_t at, struct rs_error *err);
+
+    /* --- Sign-in (docs/design/auth-contract.md). Writes run inside a
+     * transaction unless marked "autocommit allowed". --- */
+
+    /* Users by folded email (rs_fold_key), like user_get_by_username. */
+    int (*user_get_by_email)(struct rs_conn *c, const char *email_key, struct rs_user *ret,
+                             struct rs_error *err);
+    /* Sets last_login_at without touching version or updated_at. */
+    int (*user_set_last_login)(struct rs_conn *c, int64_t user_id, int64_t at,
+                               struct rs_error *err);
+
+    /* -RS_ENOTFOUND when the user has no row (callers then use rs_credential_init). */
+    int (*cred_get)(struct rs_conn *c, int64_t user_id, struct rs_credential *ret,
+                    struct rs_error *err);
+    /* In a write tx: like cred_get, and locks the row until the tx ends. */
+    int (*cred_get_for_update)(struct rs_conn *c, int64_t user_id, struct rs_credential *ret,
+                               struct rs_error *err);
+    /* Inserts or replaces every field. */
+    int (*cred_put)(struct rs_conn *c, const struct rs_credential *cr, struct rs_error *err);
+    /* Users due an expiry notice: status active, a password set,
+     * password_changed_at <= changed_before, expiry_notice_at <
+     * password_changed_at; at most limit ids, ascending. */
+    int (*cred_expiring)(struct rs_conn *c, int64_t changed_before, int limit, int64_t **ret_ids,
+                         size_t *ret_n, struct rs_error *err);
+    /* Users whose lockout ran out: status locked, 0 < locked_until <= now. */
+    int (*cred_lock_expired)(struct rs_conn *c, int64_t now, int limit, int64_t **ret_ids,
+                             size_t *ret_n, struct rs_error *err);
+
+    /* Adds hash to a user's history and keeps only the newest `keep`. */
+    int (*pwhist_add)(struct rs_conn *c, int64_t user_id, const char *hash, int64_t at, int keep,
+                      struct rs_error *err);
+    /* Newest first, at most limit; each string and the array owned by the caller. */
+    int (*pwhist_list)(struct rs_conn *c, int64_t user_id, int limit, char ***ret_hashes,
+                       size_t *ret_n, struct rs_error *err);
+
+    /* Replaces a user's recovery codes (n 0 removes them). */
+    int (*recovery_set)(struct rs_conn *c, int64_t user_id, char *const *code_hashes, size_t n,
+                        struct rs_error *err);
+    /* Marks the user's unused code with this hash used; *ret_used false when none matched. */
+    int (*recovery_use)(struct rs_conn *c, int64_t user_id, const char *code_hash, int64_t at,
+                        bool *ret_used, struct rs_error *err);
+    int (*recovery_count)(struct rs_conn *c, int64_t user_id, int *ret, struct rs_error *err);
+
+    /* Sessions. insert sets s->id; find by token hash (-RS_ENOTFOUND; no
+     * expiry check); touch sets last_seen_at (autocommit allowed). */
+    int (*session_insert)(struct rs_conn *c, struct rs_session *s, struct rs_error *err);
+    int (*session_find)(struct rs_conn *c, const char *token_hash, struct rs_session *ret,
+                        struct rs_error *err);
+    int (*session_get)(struct rs_conn *c, int64_t id, struct rs_session *ret,
+                       struct rs_error *err);
+    int (*session_touch)(struct rs_conn *c, int64_t id, int64_t at, struct rs_error *err);
+    int (*session_set_flags)(struct rs_conn *c, int64_t id, unsigned flags, struct rs_error *err);
+    /* -RS_ENOTFOUND when absent. */
+    int (*session_delete)(struct rs_conn *c, int64_t id, struct rs_error *err);
+    /* Deletes every session of a user except except_id (0: none). */
+    int (*session_delete_user)(struct rs_conn *c, int64_t user_id, int64_t except_id, int *ret_n,
+                               struct rs_error *err);
+    /* Newest (created_at, then id) first. */
+    int (*session_list_user)(struct rs_conn *c, int64_t user_id, struct rs_session **ret,
+                             size_t *ret_n, struct rs_error *err);
+    /* Deletes sessions with expires_at <= now or last_seen_at <= idle_before. */
+    int (*session_purge)(struct rs_conn *c, int64_t now, int64_t idle_before, int *ret_n,
+                         struct rs_error *err);
+
+    /* Single-use tokens. insert sets t->id; use sets used_at where it is 0
+     * (-RS_ENOTFOUND when already used); void_user marks every unused token of
+     * the user (of kind, or any when NULL) used. */
+    int (*token_insert)(struct rs_conn *c, struct rs_auth_token *t, struct rs_error *err);
+    int (*token_find)(struct rs_conn *c, const char *token_hash, struct rs_auth_token *ret,
+                      struct rs_error *err);
+    int (*token_use)(struct rs_conn *c, int64_t id, int64_t at, struct rs_error *err);
+    int (*token_void_user)(struct rs_conn *c, int64_t user_id, const char *kind, int64_t at,
+                           struct rs_error *err);
+
+    /* Fixed-window counters: a window older than window_ms (or none) restarts
+     * at now with count 0, then count += add; returns the count and window
+     * start. add 0 only reads. */
+    int (*rate_hit)(struct rs_conn *c, const char *key, int64_t now, int64_t window_ms, int add,
+                    int64_t *ret_count, int64_t *ret_window_start, struct rs_error *err);
+    int (*rate_reset)(struct rs_conn *c, const char *key, struct rs_error *err);
+
+    /* The outbox. insert sets m->id (status pending). due: pending with
+     * next_attempt_at <= now, oldest first. mark_*: autocommit allowed. */
+    int (*mail_insert)(struct rs_conn *c, struct rs_mail *m, struct rs_error *err);
+    int (*mail_due)(struct rs_conn *c, int64_t now, int max, struct rs_mail **ret, size_t *ret_n,
+                    struct rs_error *err);
+    int (*mail_mark_sent)(struct rs_conn *c, int64_t id, int64_t at, struct rs_error *err);
+    int (*mail_mark_retry)(struct rs_conn *c, int64_t id, int attempts, int64_t next_attempt_at,
+                           const char *last_error, bool give_up, struct rs_error *err);
+    /* Newest first; status NULL: any; user_id 0: any. */
+    int (*mail_list)(struct rs_conn *c, const char *status, int64_t user_id, int limit,
+                     struct rs_mail **ret, size_t *ret_n, struct rs_error *err);
+
+    /* Leases for background jobs (autocommit, never inside another tx):
+     * takes name for owner until `until` when free, expired (until <= now) or
+     * already owner's; *ret_got whether owner holds it. Atomic across processes. */
+    int (*lease_acquire)(struct rs_conn *c, const char *name, const char *owner, int64_t now,
+                         int64_t until, bool *ret_got, struct rs_error *err);
+    int (*lease_release)(struct rs_conn *c, const char *name, const char *owner,
+                         struct rs_error *err);
 };
 
 struct rs_store {

@@ -73,6 +73,23 @@ size_t rs_strlcpy(char *dst, const char *src, size_t dst_size)
     return len;
 }
 
+static _Atomic int64_t clock_offset_ms;
+
+int64_t rs_now_ms(void)
+{
+    return rs_wall_ms() + clock_offset_ms;
+}
+
+void rs_clock_offset_set(int64_t offset_ms)
+{
+    clock_offset_ms = offset_ms;
+}
+
+int64_t rs_clock_offset_get(void)
+{
+    return clock_offset_ms;
+}
+
 int64_t rs_wall_ms(void)
 {
     struct timespec ts;

@@ -45,6 +45,11 @@ static inline void rs_freep(void *p)
 /* Wall clock in milliseconds since the Unix epoch, and a monotonic clock in
  * nanoseconds. Service code reads time only through its context (ctx.h). */
 int64_t rs_wall_ms(void);
+/* The business clock: the wall clock plus an offset that tests may set
+ * (ROSTER_TEST_CLOCK=1 and PUT /api/v1/test/clock); 0 in production. */
+int64_t rs_now_ms(void);
+void rs_clock_offset_set(int64_t offset_ms);
+int64_t rs_clock_offset_get(void);
 uint64_t rs_mono_ns(void);
 
 /* Formats ms since the epoch as RFC 3339 UTC with milliseconds

@@ -217,6 +217,8 @@ static void code_names_and_titles(void **state)
         {RS_EMEDIATYPE, "unsupported_media_type", "Unsupported Media Type"},
         {RS_EUNAVAILABLE, "unavailable", "Service Unavailable"},
         {RS_EINTERNAL, "internal", "Internal Server Error"},
+        {RS_ETHROTTLED, "throttled", "Too Many Requests"},
+        {RS_EUPSTREAM, "upstream", "Bad Gateway"},
     };
     assert_int_equal(RS_ARRAY_LEN(want), RS_CODE_COUNT);
     for (size_t i = 0; i < RS_ARRAY_LEN(want); i++) {

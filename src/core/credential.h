@@ -1,0 +1,69 @@
+/* credential.h: what the store keeps about signing in: a user's password
+ * and lockout state, sessions, single-use tokens (reset, invite) and queued
+ * mail. Plain records; the rules that use them live in service and core
+ * (password.h, totp.h). See docs/design/auth-contract.md. */
+#ifndef RS_CREDENTIAL_H
+#define RS_CREDENTIAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define RS_HASH_HEX 65 /* BLAKE2b-256 as lowercase hex + NUL */
+
+struct rs_credential {
+    int64_t user_id;
+    char *password_hash;        /* argon2id string, "" none */
+    int64_t password_changed_at;
+    bool must_change;
+    int failed_count;
+    int64_t failed_first_at;
+    int64_t locked_until;       /* 0 none, -1 until an administrator unlocks, else ms */
+    char *totp_secret;          /* encrypted (base64), "" none */
+    char *totp_pending;         /* encrypted secret awaiting confirmation, "" none */
+    int64_t totp_last_step;
+    char *ip_ranges;            /* JSON array text, "[]" none */
+    int64_t expiry_notice_at;
+};
+/* The state of a user with no stored row: every field zero, strings "" and "[]". */
+void rs_credential_init(struct rs_credential *c, int64_t user_id);
+void rs_credential_release(struct rs_credential *c);
+
+enum rs_session_flag { RS_SESSION_MUST_CHANGE = 1u << 0, RS_SESSION_MUST_ENROLL = 1u << 1 };
+
+struct rs_session {
+    int64_t id;
+    char token_hash[RS_HASH_HEX];
+    int64_t user_id;
+    int64_t created_at, last_seen_at, expires_at;
+    char *ip;         /* owned */
+    char *user_agent; /* owned */
+    unsigned flags;
+};
+void rs_session_release(struct rs_session *s);
+void rs_sessions_free(struct rs_session *items, size_t n);
+
+struct rs_auth_token {
+    int64_t id;
+    char token_hash[RS_HASH_HEX];
+    char kind[16]; /* "reset", "invite" */
+    int64_t user_id, created_at, expires_at, used_at, pw_changed_at;
+};
+
+struct rs_mail {
+    int64_t id;
+    int64_t created_at;
+    char *kind;       /* rs_mail_kind_name() */
+    int64_t user_id;  /* 0 none */
+    char *to_addr;
+    char *subject;
+    char *message;    /* the whole RFC 5322 text, CRLF lines */
+    char *status;     /* "pending", "sent", "failed" */
+    int attempts;
+    int64_t next_attempt_at, sent_at;
+    char *last_error;
+};
+void rs_mail_release(struct rs_mail *m);
+void rs_mails_free(struct rs_mail *items, size_t n);
+
+#endif

@@ -12,7 +12,9 @@
 #include <stdio.h>
 #include <unistd.h>
 
+#include "../core/ipnet.h"
 #include "internal.h"
+#include "session_internal.h"
 
 #define CACHE_SLOTS 4096 /* a power of two; collisions replace */
 #define WATCH_INTERVAL_US 50000
@@ -22,6 +24,7 @@ struct entry {
     int64_t db_version;
     int64_t epoch;
     struct rs_access access;
+    json_t *ip_lists; /* rs_ip_lists_for: the address ranges the user is held to */
 };
 
 static pthread_rwlock_t cache_lock = PTHREAD_RWLOCK_INITIALIZER;
@@ -32,6 +35,12 @@ static _Atomic int64_t epoch;
 static pthread_t watcher;
 static _Atomic bool watching;
 static struct rs_store *watched;
+
+void rs_access_stamp(int64_t ret[2])
+{
+    ret[0] = atomic_load(&db_version);
+    ret[1] = atomic_load(&epoch);
+}
 
 void rs_access_changed_here(void)
 {
@@ -82,8 +91,11 @@ void rs_access_watch_stop(void)
     pthread_join(watcher, NULL);
     pthread_rwlock_wrlock(&cache_lock);
     for (size_t i = 0; i < CACHE_SLOTS; i++) {
-        if (cache[i].user_id)
+        if (cache[i].user_id) {
             rs_access_release(&cache[i].access);
+            json_decref(cache[i].ip_lists);
+            cache[i].ip_lists = NULL;
+        }
         cache[i].user_id = 0;
     }
     pthread_rwlock_unlock(&cache_lock);
@@ -154,7 +166,21 @@ struct lookup {
     enum rs_level level;
     enum rs_user_status status;
     json_t *grants; /* when asked for: a new reference */
+    const char *ip; /* when set: is this address allowed? */
+    bool ip_ok;
 };
+
+static bool ip_passes(json_t *lists, const char *ip)
+{
+    size_t i;
+    json_t *list;
+    json_array_foreach(lists, i, list)
+    {
+        if (!rs_cidr_list_allows(json_object_get(list, "ranges"), ip))
+            return false;
+    }
+    return true;
+}
 
 static void answer(const struct rs_access *a, const char *resource, bool want_grants,
                    struct lookup *ret)
@@ -168,17 +194,26 @@ static void answer(const struct rs_access *a, const char *resource, bool want_gr
         ret->grants = e ? rs_access_grants_json(e) : json_array();
 }
 
+static void answer_ip(json_t *ip_lists, struct lookup *ret)
+{
+    if (ret->ip)
+        ret->ip_ok = ip_passes(ip_lists, ret->ip);
+}
+
 /* The level user_id holds on resource, through the cache. */
 static int lookup(struct rs_ctx *ctx, int64_t user_id, const char *resource, bool want_grants,
                   struct lookup *ret, struct rs_error *err)
 {
+    const char *ip = ret->ip;
     memset(ret, 0, sizeof(*ret));
+    ret->ip = ip;
     size_t slot = (size_t)user_id & (CACHE_SLOTS - 1);
     int64_t dbv = atomic_load(&db_version), ep = atomic_load(&epoch);
     pthread_rwlock_rdlock(&cache_lock);
     struct entry *e = &cache[slot];
     if (e->user_id == user_id && e->db_version == dbv && e->epoch == ep) {
         answer(&e->access, resource, want_grants, ret);
+        answer_ip(e->ip_lists, ret);
         pthread_rwlock_unlock(&cache_lock);
         return 0;
     }
@@ -197,19 +232,29 @@ static int lookup(struct rs_ctx *ctx, int64_t user_id, const char *resource, boo
     if (r < 0)
         return r;
     struct rs_access access;
+    json_t *ip_lists = NULL;
     r = rs_access_compute(ctx, c, &u, &access, err);
+    if (r == 0) {
+        r = rs_ip_lists_for(ctx, c, &u, &ip_lists, err);
+        if (r < 0)
+            rs_access_release(&access);
+    }
     rs_user_release(&u);
     if (r < 0)
         return r;
     answer(&access, resource, want_grants, ret);
+    answer_ip(ip_lists, ret);
     pthread_rwlock_wrlock(&cache_lock);
     e = &cache[slot];
-    if (e->user_id)
+    if (e->user_id) {
         rs_access_release(&e->access);
+        json_decref(e->ip_lists);
+    }
     e->user_id = user_id;
     e->db_version = dbv;
     e->epoch = ep;
     e->access = access;
+    e->ip_lists = ip_lists;
     pthread_rwlock_unlock(&cache_lock);
     return 0;
 }
@@ -217,10 +262,21 @@ static int lookup(struct rs_ctx *ctx, int64_t user_id, const char *resource, boo
 int rs_svc_level(struct rs_ctx *ctx, int64_t user_id, const char *resource, enum rs_level *ret,
                  struct rs_error *err)
 {
-    struct lookup l;
+    struct lookup l = {0};
     int r = lookup(ctx, user_id, resource, false, &l, err);
     if (r == 0)
         *ret = l.level;
+    return r;
+}
+
+int rs_svc_ip_allowed(struct rs_ctx *ctx, int64_t user_id, const char *ip, bool *ret,
+                      struct rs_error *err)
+{
+    struct lookup l = {0};
+    l.ip = ip;
+    int r = lookup(ctx, user_id, "users", false, &l, err);
+    if (r == 0)
+        *ret = !l.user_exists || l.ip_ok;
     return r;
 }
 
@@ -299,7 +355,7 @@ int rs_svc_access_check(struct rs_ctx *ctx, int64_t user_id, const char *resourc
     if (r < 0)
         return r;
     /* The hot path: answered from the cache, which knows the catalogue. */
-    struct lookup l;
+    struct lookup l = {0};
     r = lookup(ctx, user_id, resource, true, &l, err);
     if (r < 0)
         return r;

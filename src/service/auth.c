@@ -54,6 +54,15 @@ int rs_svc_authenticate(struct rs_ctx *ctx, const char *token, size_t len, bool 
         rs_apikey_release(&k);
         return refuse(err, "api key owner is not active");
     }
+    /* Address ranges (the owner's, their type's, their roles'), cached. */
+    if (ctx->client_ip[0]) {
+        bool allowed = true;
+        r = rs_svc_ip_allowed(ctx, k.user_id, ctx->client_ip, &allowed, err);
+        if (r < 0 || !allowed) {
+            rs_apikey_release(&k);
+            return r < 0 ? r : refuse(err, "client address outside the allowed ranges");
+        }
+    }
     ctx->actor.user_id = k.user_id;
     rs_strlcpy(ctx->actor.username, k.username ? k.username : "", sizeof(ctx->actor.username));
     ctx->actor.type = (enum rs_user_type)k.owner_type;

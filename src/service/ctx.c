@@ -6,7 +6,7 @@
 static int64_t wall_clock(void *arg)
 {
     (void)arg;
-    return rs_wall_ms();
+    return rs_now_ms();
 }
 
 void rs_ctx_init(struct rs_ctx *ctx, struct rs_store *store)

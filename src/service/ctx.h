@@ -28,6 +28,14 @@ struct rs_ctx {
     struct rs_clock clock;
     /* Fills buf with n cryptographically random bytes. */
     void (*random)(void *buf, size_t n);
+    /* The client's address as the front end established it (trusted proxies
+     * resolved), "" for the CLI; and whether the request came over TLS. */
+    char client_ip[46];
+    bool secure;
+    /* Set by rs_svc_authenticate_session: the session the caller uses (0: none). */
+    int64_t session_id;
+    unsigned session_flags;
+    char session_csrf[65];
     /* Connections held for this call; released by rs_ctx_release(). */
     struct rs_conn *rconn;
 };

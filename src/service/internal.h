@@ -47,4 +47,43 @@ int rs_settings_load(struct rs_ctx *ctx, struct rs_conn *c, struct rs_user_setti
 /* Frees a list of custom field definitions. */
 void rs_fields_free(struct rs_custom_field *items, size_t n);
 
+/* A lifecycle transition inside tx, without the access check (users.c). */
+int rs_user_act_tx(struct rs_ctx *ctx, struct rs_tx *tx, int64_t id, int action,
+                   const char *reason, const char *note, int64_t expected_version,
+                   struct rs_user *ret, struct rs_error *err) RS_WUR;
+
+/* Credentials beside the user record (credentials.c). */
+struct rs_new_credential {
+    char *hash;        /* argon2id of the Set Password option, or NULL */
+    bool must_change;  /* Require Reset */
+    bool invite;       /* Send Invite */
+    int send_invite;   /* as asked: -1 default, 0, 1 */
+    int require_reset;
+};
+void rs_new_credential_release(struct rs_new_credential *nc);
+/* Before the transaction: checks and hashes the Set Password option. */
+int rs_cred_prepare_create(struct rs_ctx *ctx, const struct rs_user *in, unsigned in_mask,
+                           const struct rs_create_opts *opts, struct rs_new_credential *ret,
+                           struct rs_error *err) RS_WUR;
+/* Inside the create transaction, with the users options: resolves the
+ * defaults (invite, require reset) and the status an invite implies. */
+int rs_cred_resolve_create(struct rs_new_credential *nc, const struct rs_user_options *o,
+                           struct rs_user *in, unsigned *in_mask, struct rs_error *err) RS_WUR;
+/* After the user row is written: password, invite token and mail. */
+int rs_cred_created(struct rs_ctx *ctx, struct rs_tx *tx, const struct rs_user *u,
+                    const struct rs_new_credential *nc, struct rs_error *err) RS_WUR;
+/* After a status change: sessions end unless active; an unlock clears the lockout. */
+int rs_cred_status_changed(struct rs_ctx *ctx, struct rs_tx *tx, const struct rs_user *before,
+                           const struct rs_user *after, struct rs_error *err) RS_WUR;
+/* Erase: sessions, tokens, password, 2FA, recovery codes go. */
+int rs_cred_erased(struct rs_ctx *ctx, struct rs_tx *tx, int64_t user_id,
+                   struct rs_error *err) RS_WUR;
+/* The IP allow-lists that apply to a user (their own, their type's, each
+ * held role's), as a JSON array of arrays; for the access cache. */
+int rs_ip_lists_for(struct rs_ctx *ctx, struct rs_conn *c, const struct rs_user *u,
+                    json_t **ret, struct rs_error *err) RS_WUR;
+/* Whether ip passes every list (through the access cache). */
+int rs_svc_ip_allowed(struct rs_ctx *ctx, int64_t user_id, const char *ip, bool *ret,
+                      struct rs_error *err) RS_WUR;
+
 #endif

@@ -8,6 +8,7 @@
 #ifndef RS_SERVICE_H
 #define RS_SERVICE_H
 
+#include "../core/credential.h"
 #include "../core/custom_field.h"
 #include "../core/lifecycle.h"
 #include "../core/settings.h"
@@ -19,6 +20,17 @@
  * time is stale enough to be written (rs_svc_apikey_touch, off the loop). */
 int rs_svc_authenticate(struct rs_ctx *ctx, const char *token, size_t len, bool *ret_touch,
                         struct rs_error *err) RS_WUR;
+/* Authentication by session cookie (session.c): sets ctx->actor,
+ * ctx->session_id and ctx->session_flags, or fails with -RS_EUNAUTHENTICATED
+ * (expired, unknown, user no longer active). With state_changing (any method
+ * but GET/HEAD) csrf must equal the session's CSRF token, else -RS_EFORBIDDEN
+ * (rule "csrf"). *ret_touch is set when last-seen should be written
+ * (rs_svc_session_touch, off the loop). */
+int rs_svc_authenticate_session(struct rs_ctx *ctx, const char *token, const char *csrf,
+                                bool state_changing, bool *ret_touch,
+                                struct rs_error *err) RS_WUR;
+/* writes: records that the actor's session was used now. */
+int rs_svc_session_touch(struct rs_ctx *ctx, struct rs_error *err) RS_WUR;
 /* writes: records that the actor's API key was used now. */
 int rs_svc_apikey_touch(struct rs_ctx *ctx, struct rs_error *err) RS_WUR;
 
@@ -136,5 +148,94 @@ int rs_svc_group_active_members(struct rs_ctx *ctx, int64_t id, struct rs_user_p
 
 /* Health: 0 when the database answers. */
 int rs_svc_health(struct rs_ctx *ctx, struct rs_error *err) RS_WUR;
+
+/* --- Sign-in and credentials (session.c, credentials.c). --- */
+
+struct rs_login_in {
+    const char *username;      /* one of username and email */
+    const char *email;
+    const char *password;
+    const char *totp;          /* NULL: none */
+    const char *recovery_code; /* NULL: none */
+    const char *user_agent;
+};
+struct rs_login_out {
+    struct rs_user user;
+    struct rs_session session;
+    char token[48];            /* the session cookie's value, shown once */
+    char csrf[RS_HASH_HEX];
+};
+void rs_login_out_release(struct rs_login_out *o);
+/* writes: signs in. Every refusal is -RS_EUNAUTHENTICATED "invalid
+ * credentials" (the reason in the audit log), except: 2FA needed and no code
+ * (-RS_EUNAUTHENTICATED with field "totp", rule "required") and the client
+ * address over its failure budget (-RS_ETHROTTLED, *ret_retry_after set). */
+int rs_svc_login(struct rs_ctx *ctx, const struct rs_login_in *in, struct rs_login_out *ret,
+                 int *ret_retry_after, struct rs_error *err) RS_WUR;
+/* writes: ends the caller's session (nothing for API keys). */
+int rs_svc_logout(struct rs_ctx *ctx, struct rs_error *err) RS_WUR;
+/* The caller: user, session (id 0 for API keys), 2FA state, as JSON. */
+int rs_svc_me(struct rs_ctx *ctx, json_t **ret, struct rs_error *err) RS_WUR;
+/* writes: changes the caller's password; with a session, the session gets a
+ * new id (*ret_token, *ret_csrf; ret_token[0] == 0 otherwise). */
+int rs_svc_change_password(struct rs_ctx *ctx, const char *current, const char *new_pw,
+                           char ret_token[48], char ret_csrf[RS_HASH_HEX],
+                           struct rs_error *err) RS_WUR;
+/* writes: queues a reset link when the address belongs to an account that
+ * may reset; the same answer either way. */
+int rs_svc_forgot_password(struct rs_ctx *ctx, const char *email, int *ret_retry_after,
+                           struct rs_error *err) RS_WUR;
+int rs_svc_reset_password(struct rs_ctx *ctx, const char *token, const char *password,
+                          struct rs_error *err) RS_WUR;
+int rs_svc_activate(struct rs_ctx *ctx, const char *token, const char *password,
+                    struct rs_error *err) RS_WUR;
+/* Sessions: of the caller (user_id 0) or of a user (users:read / write). */
+int rs_svc_sessions_list(struct rs_ctx *ctx, int64_t user_id, struct rs_session **ret,
+                         size_t *ret_n, struct rs_error *err) RS_WUR;
+int rs_svc_session_end(struct rs_ctx *ctx, int64_t user_id, int64_t session_id,
+                       struct rs_error *err) RS_WUR;
+int rs_svc_sessions_end_all(struct rs_ctx *ctx, int64_t user_id, int *ret_n,
+                            struct rs_error *err) RS_WUR;
+/* 2FA of the caller. */
+int rs_svc_totp_status(struct rs_ctx *ctx, json_t **ret, struct rs_error *err) RS_WUR;
+int rs_svc_totp_enroll(struct rs_ctx *ctx, const char *password, json_t **ret,
+                       struct rs_error *err) RS_WUR;
+int rs_svc_totp_confirm(struct rs_ctx *ctx, const char *code, json_t **ret, char ret_token[48],
+                        char ret_csrf[RS_HASH_HEX], struct rs_error *err) RS_WUR;
+int rs_svc_totp_disable(struct rs_ctx *ctx, const char *password, const char *code,
+                        struct rs_error *err) RS_WUR;
+int rs_svc_totp_recovery_codes(struct rs_ctx *ctx, const char *password, json_t **ret,
+                               struct rs_error *err) RS_WUR;
+/* Administration of another user's credentials. */
+int rs_svc_totp_reset(struct rs_ctx *ctx, int64_t user_id, struct rs_error *err) RS_WUR;
+/* method "email" or "temporary" (password NULL: generated; *ret_password then set). */
+int rs_svc_admin_reset_password(struct rs_ctx *ctx, int64_t user_id, const char *method,
+                                const char *password, char **ret_password,
+                                struct rs_error *err) RS_WUR;
+int rs_svc_invite(struct rs_ctx *ctx, int64_t user_id, struct rs_error *err) RS_WUR;
+int rs_svc_ip_ranges_get(struct rs_ctx *ctx, int64_t user_id, json_t **ret,
+                         struct rs_error *err) RS_WUR;
+int rs_svc_ip_ranges_put(struct rs_ctx *ctx, int64_t user_id, json_t *ranges,
+                         struct rs_error *err) RS_WUR;
+int rs_svc_login_diagnosis(struct rs_ctx *ctx, int64_t user_id, const char *ip, json_t **ret,
+                           struct rs_error *err) RS_WUR;
+/* writes: a user whose lockout ran out becomes active again (the locks job). */
+int rs_svc_lockout_expire(struct rs_ctx *ctx, int64_t user_id, struct rs_error *err) RS_WUR;
+
+/* Tests only: moves this process's business clock by offset_ms
+ * (settings:admin); -RS_ENOTFOUND unless enabled (ROSTER_TEST_CLOCK=1). */
+int rs_svc_test_clock_set(struct rs_ctx *ctx, bool enabled, int64_t offset_ms,
+                          struct rs_error *err) RS_WUR;
+
+/* Creation options of POST /users (User Creation Options). send_invite: -1
+ * takes the users settings' default; likewise require_reset. */
+struct rs_create_opts {
+    const char *password;
+    int send_invite;
+    int require_reset;
+};
+int rs_svc_user_create_with(struct rs_ctx *ctx, struct rs_user *in, unsigned in_mask,
+                            const struct rs_create_opts *opts, struct rs_user *ret,
+                            struct rs_error *err) RS_WUR;
 
 #endif

@@ -186,7 +186,21 @@ static void apply_defaults(const struct rs_user_settings *s, struct rs_user *in,
 int rs_svc_user_create(struct rs_ctx *ctx, struct rs_user *in, unsigned in_mask,
                        struct rs_user *ret, struct rs_error *err)
 {
+    struct rs_create_opts opts = {NULL, -1, -1};
+    return rs_svc_user_create_with(ctx, in, in_mask, &opts, ret, err);
+}
+
+int rs_svc_user_create_with(struct rs_ctx *ctx, struct rs_user *in, unsigned in_mask,
+                            const struct rs_create_opts *opts, struct rs_user *ret,
+                            struct rs_error *err)
+{
     int r = rs_svc_require(ctx, RS_RES_USERS, RS_LEVEL_WRITE, err);
+    if (r < 0)
+        return r;
+    /* A password is checked and hashed before the transaction: hashing takes
+     * tens of milliseconds and must not hold the writer. */
+    struct rs_new_credential nc;
+    r = rs_cred_prepare_create(ctx, in, in_mask, opts, &nc, err);
     if (r < 0)
         return r;
     struct rs_tx tx;
@@ -195,13 +209,21 @@ int rs_svc_user_create(struct rs_ctx *ctx, struct rs_user *in, unsigned in_mask,
     char *after = NULL;
     rs_user_init(&u);
     r = rs_tx_begin(ctx, &tx, err);
-    if (r < 0)
+    if (r < 0) {
+        rs_new_credential_release(&nc);
         return r;
+    }
     r = env_load(ctx, &tx, &env, err);
     if (r < 0) {
         rs_tx_abort(&tx);
+        rs_new_credential_release(&nc);
         return r;
     }
+    /* Before the defaults: an invite makes the user pending unless a status
+     * was asked for explicitly. */
+    r = rs_cred_resolve_create(&nc, &env.settings.options, in, &in_mask, err);
+    if (r < 0)
+        goto abort;
     apply_defaults(&env.settings, in, &in_mask);
     r = check_input(&env, in, in_mask,
                     RS_UF_REQUIRED_ON_CREATE | rs_user_rules_required(&env.settings.rules), NULL,
@@ -226,6 +248,8 @@ int rs_svc_user_create(struct rs_ctx *ctx, struct rs_user *in, unsigned in_mask,
         goto abort;
     after = rs_json_text(rs_user_fields_to_json(&u, RS_UF_PROFILE | RS_UF_STATUS));
     r = rs_tx_audit(&tx, "user.create", "user", u.id, NULL, after, NULL, err);
+    if (r == 0)
+        r = rs_cred_created(ctx, &tx, &u, &nc, err);
     if (r < 0)
         goto abort;
     r = rs_tx_commit(&tx, err);
@@ -240,6 +264,7 @@ out:
     env_release(&env);
     free(after);
     rs_user_release(&u);
+    rs_new_credential_release(&nc);
     return r;
 }
 
@@ -514,40 +539,27 @@ int rs_svc_check_admin_remains(struct rs_ctx *ctx, struct rs_tx *tx, const char 
 
 
 
-int rs_svc_user_act(struct rs_ctx *ctx, int64_t id, int action, const char *reason,
-                    const char *note, int64_t expected_version, struct rs_user *ret,
-                    struct rs_error *err)
+/* A lifecycle transition inside tx (no access check: callers decide who may). */
+int rs_user_act_tx(struct rs_ctx *ctx, struct rs_tx *tx, int64_t id, int action,
+                   const char *reason, const char *note, int64_t expected_version,
+                   struct rs_user *ret, struct rs_error *err)
 {
-    int r = rs_svc_require(ctx, RS_RES_USERS, RS_LEVEL_WRITE, err);
-    if (r < 0)
-        return r;
     enum rs_user_action a = (enum rs_user_action)action;
-    _cleanup_free_ char *clean_note = rs_text_clean(note);
-    note = clean_note;
-    r = rs_lifecycle_check_reason(a, reason, note, err);
-    if (r < 0)
-        return r;
     struct rs_user before, after;
-    struct rs_tx tx;
     struct write_env env;
     enum rs_user_status to;
     rs_user_init(&before);
     rs_user_init(&after);
-    r = rs_tx_begin(ctx, &tx, err);
+    int r = env_load(ctx, tx, &env, err);
     if (r < 0)
         return r;
-    r = env_load(ctx, &tx, &env, err);
-    if (r < 0) {
-        rs_tx_abort(&tx);
-        return r;
-    }
-    r = load_for_change(ctx, &tx, id, expected_version, &before, err);
+    r = load_for_change(ctx, tx, id, expected_version, &before, err);
     if (r == 0)
         r = rs_lifecycle_next(before.status, a, &to, err);
     if (r == 0 && to == RS_STATUS_ACTIVE)
-        r = check_licence(ctx, &tx, &env, err);
+        r = check_licence(ctx, tx, &env, err);
     if (r < 0)
-        goto abort;
+        goto out;
     rs_user_copy(&after, &before);
     after.status = to;
     free(after.status_reason);
@@ -557,28 +569,53 @@ int rs_svc_user_act(struct rs_ctx *ctx, int64_t id, int action, const char *reas
     after.status_changed_at = rs_ctx_now(ctx);
     char action_name[32];
     snprintf(action_name, sizeof(action_name), "user.%s", rs_action_name(a));
-    r = rs_tx_access_changed(&tx, err);
+    r = rs_tx_access_changed(tx, err);
     if (r == 0)
-        r = write_change(ctx, &tx, &before, &after, RS_UF_STATUS, action_name,
+        r = write_change(ctx, tx, &before, &after, RS_UF_STATUS, action_name,
                          reason ? reason : note, err);
     if (r == 0 && to != RS_STATUS_ACTIVE)
-        r = check_admin_remains(ctx, &tx, &before, err);
-    if (r < 0)
-        goto abort;
-    /* The user's API keys stop working at once: authentication checks the
-     * owner's status. Sessions (sign-in) end here too once they exist. */
-    r = rs_tx_commit(&tx, err);
+        r = check_admin_remains(ctx, tx, &before, err);
+    /* API keys stop at once (authentication checks the owner's status);
+     * sessions end here, and an unlock clears the lockout counters. */
+    if (r == 0)
+        r = rs_cred_status_changed(ctx, tx, &before, &after, err);
     if (r < 0)
         goto out;
-    *ret = after;
-    rs_user_init(&after);
-    goto out;
-abort:
-    rs_tx_abort(&tx);
+    if (ret) {
+        *ret = after;
+        rs_user_init(&after);
+    }
 out:
     env_release(&env);
     rs_user_release(&before);
     rs_user_release(&after);
+    return r;
+}
+
+int rs_svc_user_act(struct rs_ctx *ctx, int64_t id, int action, const char *reason,
+                    const char *note, int64_t expected_version, struct rs_user *ret,
+                    struct rs_error *err)
+{
+    int r = rs_svc_require(ctx, RS_RES_USERS, RS_LEVEL_WRITE, err);
+    if (r < 0)
+        return r;
+    _cleanup_free_ char *clean_note = rs_text_clean(note);
+    note = clean_note;
+    r = rs_lifecycle_check_reason((enum rs_user_action)action, reason, note, err);
+    if (r < 0)
+        return r;
+    struct rs_tx tx;
+    r = rs_tx_begin(ctx, &tx, err);
+    if (r < 0)
+        return r;
+    r = rs_user_act_tx(ctx, &tx, id, action, reason, note, expected_version, ret, err);
+    if (r < 0) {
+        rs_tx_abort(&tx);
+        return r;
+    }
+    r = rs_tx_commit(&tx, err);
+    if (r < 0 && ret)
+        rs_user_release(ret);
     return r;
 }
 
@@ -632,6 +669,8 @@ int rs_svc_user_erase(struct rs_ctx *ctx, int64_t id, const char *note, int64_t 
     r = ctx->store->ops->user_update(tx.conn, &after, before.version, err);
     if (r == 0)
         r = ctx->store->ops->apikey_revoke_user(tx.conn, id, now, err);
+    if (r == 0)
+        r = rs_cred_erased(ctx, &tx, id, err);
     if (r == 0)
         r = rs_tx_access_changed(&tx, err);
     if (r == 0)

@@ -1,9 +1,12 @@
-/* cmd_serve.c: `roster serve`: open and migrate the database, create the
- * first administrator on an empty one (printing its key once), and serve. */
+/* cmd_serve.c: `roster serve`: open and migrate the database, load the
+ * server key, create the first administrator on an empty one (printing its
+ * key once), start the background jobs, and serve. */
 #include <getopt.h>
 #include <stdio.h>
 
 #include "../http/server.h"
+#include "../service/crypto.h"
+#include "../service/notify.h"
 #include "../util/log.h"
 #include "cli.h"
 
@@ -21,12 +24,58 @@ static void serve_usage(FILE *out)
             "  --max-body BYTES       largest request body (ROSTER_MAX_BODY; 1048576)\n"
             "  --max-connections N    open connections (ROSTER_MAX_CONNECTIONS; 10000)\n"
             "  --request-timeout MS   to receive a request; keep-alive idle time\n"
-            "                         (ROSTER_REQUEST_TIMEOUT; 10000)\n",
+            "                         (ROSTER_REQUEST_TIMEOUT; 10000)\n"
+            "  --tls-cert FILE        PEM certificate chain: serve HTTPS (ROSTER_TLS_CERT)\n"
+            "  --tls-key FILE         PEM private key of --tls-cert (ROSTER_TLS_KEY)\n"
+            "  --trusted-proxies LIST comma-separated CIDR ranges whose X-Forwarded-For and\n"
+            "                         X-Forwarded-Proto are believed (ROSTER_TRUSTED_PROXIES)\n"
+            "  --hash-concurrency N   password hashes computed at once\n"
+            "                         (ROSTER_HASH_CONCURRENCY; one per event loop)\n"
+            "  --secret-key-file FILE the server key, created (0600) when missing\n"
+            "                         (ROSTER_SECRET_KEY_FILE; roster.key beside the SQLite\n"
+            "                         file, var/roster.key for PostgreSQL)\n",
             RS_DEFAULT_DB);
 }
 
 enum { O_LISTEN = 1, O_DB, O_BASE_URL, O_LOG_LEVEL, O_THREADS, O_POOL, O_MAX_BODY, O_MAX_CONN,
-       O_TIMEOUT, O_HELP };
+       O_TIMEOUT, O_TLS_CERT, O_TLS_KEY, O_PROXIES, O_HASH, O_KEY_FILE, O_HELP };
+
+/* roster.key beside the SQLite file; var/roster.key otherwise. Caller frees. */
+static char *default_key_file(const char *db)
+{
+    if (strncmp(db, "sqlite:", 7) != 0)
+        return rs_xstrdup("var/roster.key");
+    const char *path = db + 7;
+    const char *slash = strrchr(path, '/');
+    if (!slash)
+        return rs_xstrdup("roster.key");
+    return rs_xasprintf("%.*s/roster.key", (int)(slash - path), path);
+}
+
+/* Everything a start needs besides the database, checked before it is
+ * opened: a bad flag costs no migration. */
+static int serve_check(const struct rs_server_config *cfg)
+{
+    if ((cfg->tls_cert != NULL) != (cfg->tls_key != NULL)) {
+        fprintf(stderr, "roster: --tls-cert and --tls-key go together: %s is missing\n",
+                cfg->tls_cert ? "--tls-key (ROSTER_TLS_KEY)" : "--tls-cert (ROSTER_TLS_CERT)");
+        return -1;
+    }
+    struct rs_error err;
+    rs_error_init(&err);
+    if (rs_server_config_check(cfg, &err) < 0) {
+        fprintf(stderr, "roster: %s\n", err.message);
+        return -1;
+    }
+    return 0;
+}
+
+static void serve_stop(struct rs_store *store, bool jobs)
+{
+    if (jobs)
+        rs_jobs_stop();
+    store->ops->close(store);
+}
 
 int rs_cmd_serve(int argc, char **argv)
 {
@@ -40,6 +89,11 @@ int rs_cmd_serve(int argc, char **argv)
         {"max-body", required_argument, NULL, O_MAX_BODY},
         {"max-connections", required_argument, NULL, O_MAX_CONN},
         {"request-timeout", required_argument, NULL, O_TIMEOUT},
+        {"tls-cert", required_argument, NULL, O_TLS_CERT},
+        {"tls-key", required_argument, NULL, O_TLS_KEY},
+        {"trusted-proxies", required_argument, NULL, O_PROXIES},
+        {"hash-concurrency", required_argument, NULL, O_HASH},
+        {"secret-key-file", required_argument, NULL, O_KEY_FILE},
         {"help", no_argument, NULL, O_HELP},
         {NULL, 0, NULL, 0},
     };
@@ -69,7 +123,7 @@ int rs_cmd_serve(int argc, char **argv)
     const char *level_s = rs_cli_opt(v[O_LOG_LEVEL], "ROSTER_LOG_LEVEL", "info");
     const char *base_url = rs_cli_opt(v[O_BASE_URL], "ROSTER_BASE_URL", NULL);
     long threads = 0, pool = 8, max_body = (long)cfg.max_body, max_conn = cfg.max_connections,
-         timeout = cfg.request_timeout_ms;
+         timeout = cfg.request_timeout_ms, hash = 0;
     const char *s;
     if (((s = rs_cli_opt(v[O_THREADS], "ROSTER_THREADS", NULL)) &&
          rs_cli_int("--threads", s, 1, 64, &threads) < 0) ||
@@ -80,7 +134,9 @@ int rs_cmd_serve(int argc, char **argv)
         ((s = rs_cli_opt(v[O_MAX_CONN], "ROSTER_MAX_CONNECTIONS", NULL)) &&
          rs_cli_int("--max-connections", s, 1, 1000000, &max_conn) < 0) ||
         ((s = rs_cli_opt(v[O_TIMEOUT], "ROSTER_REQUEST_TIMEOUT", NULL)) &&
-         rs_cli_int("--request-timeout", s, 100, 3600000, &timeout) < 0))
+         rs_cli_int("--request-timeout", s, 100, 3600000, &timeout) < 0) ||
+        ((s = rs_cli_opt(v[O_HASH], "ROSTER_HASH_CONCURRENCY", NULL)) &&
+         rs_cli_int("--hash-concurrency", s, 1, 1024, &hash) < 0))
         return RS_EXIT_USAGE;
     enum rs_log_level level;
     if (rs_log_level_parse(level_s, &level) < 0) {
@@ -96,6 +152,22 @@ int rs_cmd_serve(int argc, char **argv)
     cfg.max_body = (size_t)max_body;
     cfg.max_connections = (int)max_conn;
     cfg.request_timeout_ms = (int)timeout;
+    cfg.hash_concurrency = (int)hash;
+    cfg.tls_cert = rs_cli_opt(v[O_TLS_CERT], "ROSTER_TLS_CERT", NULL);
+    cfg.tls_key = rs_cli_opt(v[O_TLS_KEY], "ROSTER_TLS_KEY", NULL);
+    cfg.trusted_proxies = rs_cli_opt(v[O_PROXIES], "ROSTER_TRUSTED_PROXIES", NULL);
+    if (serve_check(&cfg) < 0)
+        return RS_EXIT_USAGE;
+    _cleanup_free_ char *key_default = default_key_file(db);
+    const char *key_file = rs_cli_opt(v[O_KEY_FILE], "ROSTER_SECRET_KEY_FILE", key_default);
+    /* Links in mail: the configured public URL, else this server's address. */
+    _cleanup_free_ char *base_default =
+        rs_xasprintf("%s://%s", cfg.tls_cert ? "https" : "http", cfg.listen);
+    rs_outbox_set_base_url(base_url ? base_url : base_default);
+    const char *test_clock = getenv("ROSTER_TEST_CLOCK");
+    if (test_clock && strcmp(test_clock, "1") == 0)
+        rs_log(RS_LOG_WARN, "test clock enabled",
+               "detail", "PUT /api/v1/test/clock can move this server's time; tests only", NULL);
 
     struct rs_store *store = rs_cli_open_store(db, (int)pool);
     if (!store)
@@ -104,6 +176,11 @@ int rs_cmd_serve(int argc, char **argv)
     struct rs_ctx ctx;
     struct rs_error err;
     rs_error_init(&err);
+    if (rs_keys_load(key_file, &err) < 0) {
+        fprintf(stderr, "roster: %s (--secret-key-file, ROSTER_SECRET_KEY_FILE)\n", err.message);
+        store->ops->close(store);
+        return RS_EXIT_ERROR;
+    }
     rs_ctx_init(&ctx, store);
     bool created = false;
     char token[RS_APIKEY_TOKEN_MAX];
@@ -122,12 +199,20 @@ int rs_cmd_serve(int argc, char **argv)
         rs_log(RS_LOG_INFO, "created the first administrator \"admin\" and its API key", NULL);
     }
 
+    struct rs_jobs_config jobs = {.store = store, .interval_ms = 0};
+    r = rs_jobs_start(&jobs, &err);
+    if (r < 0) {
+        fprintf(stderr, "roster: could not start the background jobs\n");
+        rs_cli_print_error(&err);
+        serve_stop(store, false);
+        return RS_EXIT_ERROR;
+    }
     r = rs_access_watch_start(store, &err);
     if (r == 0) {
         r = rs_server_run(&cfg, store, &err);
         rs_access_watch_stop();
     }
-    store->ops->close(store);
+    serve_stop(store, true);
     if (r < 0) {
         rs_cli_print_error(&err);
         return RS_EXIT_ERROR;

@@ -2,6 +2,7 @@
  * encode. */
 #include <errno.h>
 #include <inttypes.h>
+#include <sodium.h>
 #include <stdio.h>
 
 #include "../core/user_json.h"
@@ -20,14 +21,49 @@ int rs_h_users_create(struct rs_call *call)
     json_t *body = rs_call_body_object(call);
     if (!body)
         return rs_call_fail(call, -RS_EBADREQUEST);
+    /* The creation options (Set Password, Require Reset, Send Invite) are
+     * not fields of the record: take them out before decoding it. */
+    struct rs_create_opts opts = {NULL, -1, -1};
+    char *password = NULL;
+    int r = 0;
+    json_t *pw = json_object_get(body, "password");
+    json_t *inv = json_object_get(body, "send_invite");
+    json_t *req = json_object_get(body, "require_reset");
+    if (pw && !json_is_null(pw) && !json_is_string(pw))
+        r = rs_error_field(&call->err, RS_EBADREQUEST, "password", "type",
+                           "password must be a string");
+    else if (inv && !json_is_null(inv) && !json_is_boolean(inv))
+        r = rs_error_field(&call->err, RS_EBADREQUEST, "send_invite", "type",
+                           "send_invite must be true or false");
+    else if (req && !json_is_null(req) && !json_is_boolean(req))
+        r = rs_error_field(&call->err, RS_EBADREQUEST, "require_reset", "type",
+                           "require_reset must be true or false");
+    if (r < 0) {
+        json_decref(body);
+        return rs_call_fail(call, r);
+    }
+    if (json_is_string(pw)) {
+        password = rs_xstrdup(json_string_value(pw));
+        sodium_memzero((char *)json_string_value(pw), json_string_length(pw));
+    }
+    opts.password = password;
+    opts.send_invite = json_is_boolean(inv) ? json_is_true(inv) : -1;
+    opts.require_reset = json_is_boolean(req) ? json_is_true(req) : -1;
+    json_object_del(body, "password");
+    json_object_del(body, "send_invite");
+    json_object_del(body, "require_reset");
     struct rs_user in, out;
     unsigned mask = 0;
-    int r = rs_user_decode_create(body, &in, &mask, &call->err);
+    r = rs_user_decode_create(body, &in, &mask, &call->err);
     json_decref(body);
-    if (r < 0)
-        return rs_call_fail(call, r);
-    r = rs_svc_user_create(&call->ctx, &in, mask, &out, &call->err);
-    rs_user_release(&in);
+    if (r == 0) {
+        r = rs_svc_user_create_with(&call->ctx, &in, mask, &opts, &out, &call->err);
+        rs_user_release(&in);
+    }
+    if (password) {
+        sodium_memzero(password, strlen(password));
+        free(password);
+    }
     if (r < 0)
         return rs_call_fail(call, r);
     set_user_headers(call, &out, true);

@@ -19,6 +19,9 @@ enum rs_route_flags {
     RS_ROUTE_BODY = 1u << 2,   /* takes a JSON body */
     RS_ROUTE_LOCAL = 1u << 3,  /* answered by the front end itself (metrics) */
     RS_ROUTE_BODY_OPTIONAL = 1u << 4, /* with RS_ROUTE_BODY: an empty body is fine */
+    RS_ROUTE_HASHES = 1u << 5,  /* computes password hashes: capped concurrency on the pool */
+    RS_ROUTE_PW_OK = 1u << 6,   /* allowed to a session that must change its password */
+    RS_ROUTE_2FA_OK = 1u << 7,  /* allowed to a session that must enrol 2FA */
 };
 
 struct rs_route {
@@ -54,7 +57,11 @@ struct rs_call {
     size_t body_len;
     char *if_match;       /* If-Match value, or NULL */
     char *authorization;  /* Authorization value, or NULL */
+    char *session_token;  /* the __Host-roster_session cookie's value, or NULL */
+    char *csrf_token;     /* X-CSRF-Token value, or NULL */
+    char *user_agent;     /* User-Agent (at most 256 bytes), or NULL */
     bool touch_key;       /* the API key's last-used time should be written */
+    bool touch_session;   /* the session's last-seen time should be written */
 
     /* Output. */
     int status;
@@ -63,6 +70,8 @@ struct rs_call {
     const char *content_type;
     char location[96];
     char etag[48];
+    char *set_cookie;     /* a whole Set-Cookie value, or NULL (freed by the server) */
+    int retry_after;      /* seconds; > 0 adds Retry-After */
     struct rs_error err;  /* set when the call failed */
 };
 
@@ -139,6 +148,41 @@ int rs_h_group_members_add(struct rs_call *call);
 int rs_h_group_member_remove(struct rs_call *call);
 int rs_h_group_recipients(struct rs_call *call);
 int rs_h_group_assignees(struct rs_call *call);
+/* h_auth.c */
+int rs_h_auth_login(struct rs_call *call);
+int rs_h_auth_logout(struct rs_call *call);
+int rs_h_auth_me(struct rs_call *call);
+int rs_h_auth_change_password(struct rs_call *call);
+int rs_h_auth_forgot_password(struct rs_call *call);
+int rs_h_auth_reset_password(struct rs_call *call);
+int rs_h_auth_activate(struct rs_call *call);
+int rs_h_auth_sessions_list(struct rs_call *call);
+int rs_h_auth_session_delete(struct rs_call *call);
+int rs_h_auth_totp_status(struct rs_call *call);
+int rs_h_auth_totp_enroll(struct rs_call *call);
+int rs_h_auth_totp_confirm(struct rs_call *call);
+int rs_h_auth_totp_disable(struct rs_call *call);
+int rs_h_auth_totp_recovery(struct rs_call *call);
+int rs_h_user_sessions_list(struct rs_call *call);
+int rs_h_user_sessions_end_all(struct rs_call *call);
+int rs_h_user_session_end(struct rs_call *call);
+int rs_h_user_reset_password(struct rs_call *call);
+int rs_h_user_invite(struct rs_call *call);
+int rs_h_user_totp_reset(struct rs_call *call);
+int rs_h_user_ip_ranges_get(struct rs_call *call);
+int rs_h_user_ip_ranges_put(struct rs_call *call);
+int rs_h_user_login_diagnosis(struct rs_call *call);
+int rs_h_test_clock(struct rs_call *call);
+/* h_notify.c */
+int rs_h_settings_auth_get(struct rs_call *call);
+int rs_h_settings_auth_patch(struct rs_call *call);
+int rs_h_settings_notify_get(struct rs_call *call);
+int rs_h_settings_notify_patch(struct rs_call *call);
+int rs_h_settings_notify_test(struct rs_call *call);
+int rs_h_outbox_list(struct rs_call *call);
+/* Builds the session cookie's Set-Cookie value (respond.c): token NULL
+ * clears it. */
+char *rs_session_cookie(const char *token, bool secure, int max_age_s);
 int rs_h_healthz(struct rs_call *call);
 int rs_h_metrics(struct rs_call *call);
 

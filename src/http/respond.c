@@ -20,6 +20,8 @@ int rs_http_status(int code)
         [RS_EMEDIATYPE] = 415,
         [RS_EUNAVAILABLE] = 503,
         [RS_EINTERNAL] = 500,
+        [RS_ETHROTTLED] = 429,
+        [RS_EUPSTREAM] = 502,
     };
     if (code < 0)
         code = -code;
@@ -87,7 +89,8 @@ char *rs_problem_encode(const struct rs_error *err, int status, const char *inst
     free(type);
     json_object_set_new(o, "title", json_string(rs_code_title(err->code)));
     json_object_set_new(o, "status", json_integer(status));
-    if (status >= 500 && err->code != RS_EUNAVAILABLE) {
+    if (status >= 500 && err->code != RS_EUNAVAILABLE && err->code != RS_EUPSTREAM) {
+        /* (A 502 carries the upstream server's answer, which the admin needs.) */
         /* Nothing about the cause leaves the server: the id finds it in the log. */
         char *detail = rs_xasprintf("internal error; request id %s", request_id);
         json_object_set_new(o, "detail", json_string(detail));
@@ -113,4 +116,23 @@ char *rs_problem_encode(const struct rs_error *err, int status, const char *inst
     char *s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
     json_decref(o);
     return s;
+}
+
+char *rs_session_cookie(const char *token, bool secure, int max_age_s)
+{
+    /* __Host-: no Domain, Path=/; the browser refuses it without Secure, so
+     * plain-HTTP development sees the same name without the attribute. */
+    char buf[256];
+    if (!token)
+        snprintf(buf, sizeof(buf),
+                 "__Host-roster_session=; Path=/; Max-Age=0; HttpOnly; SameSite=Strict%s",
+                 secure ? "; Secure" : "");
+    else if (max_age_s > 0)
+        snprintf(buf, sizeof(buf),
+                 "__Host-roster_session=%s; Path=/; Max-Age=%d; HttpOnly; SameSite=Strict%s",
+                 token, max_age_s, secure ? "; Secure" : "");
+    else
+        snprintf(buf, sizeof(buf), "__Host-roster_session=%s; Path=/; HttpOnly; SameSite=Strict%s",
+                 token, secure ? "; Secure" : "");
+    return rs_xstrdup(buf);
 }

@@ -719,3 +719,518 @@ def revoke_key(c, key_id, token="admin"):
     """POST /api/v1/api-keys/{id}/revoke with no body (Content-Length: 0)."""
     kw = {} if token == "admin" else {"token": token}
     return c.request("POST", "/api/v1/api-keys/%d/revoke" % key_id, **kw)
+
+
+# --------------------------------------------------------------------------
+# sign-in and credentials (docs/design/auth-contract.md): an SMTP peer that
+# keeps every message, servers with the test clock and the peer configured,
+# a cookie session client, TOTP codes, mail parsing.
+
+import base64  # noqa: E402
+import email  # noqa: E402
+import email.policy  # noqa: E402
+import email.utils  # noqa: E402
+import hashlib  # noqa: E402
+import hmac  # noqa: E402
+import struct  # noqa: E402
+
+PYTHON = "/usr/bin/python3"
+SESSION_COOKIE = "__Host-roster_session"
+AUTH = "/api/v1/auth"
+GENERIC_401_DETAIL = "invalid credentials"
+
+
+def _client_put(self, path, body=_NO_BODY, **kw):
+    return self.request("PUT", path, json_body=body, **kw)
+
+
+def _client_delete(self, path, **kw):
+    return self.request("DELETE", path, **kw)
+
+
+Client.put = _client_put
+Client.delete = _client_delete
+
+
+def poll(fn, timeout=10.0, interval=0.1, what="condition"):
+    """Calls fn() every interval until it returns something truthy; returns
+    that value, or raises AssertionError naming `what` after timeout."""
+    deadline = time.monotonic() + timeout
+    last = None
+    while True:
+        last = fn()
+        if last:
+            return last
+        if time.monotonic() >= deadline:
+            raise AssertionError("timed out after %.1f s waiting for %s (last: %r)" % (
+                timeout, what, last))
+        time.sleep(interval)
+
+
+class Mail:
+    """One received message, parsed with the email package (RFC 2047 headers
+    and quoted-printable bodies decoded)."""
+
+    LINK = re.compile(r"https?://[^\s<>\"')\]]+")
+
+    def __init__(self, raw, fname=""):
+        self.raw = raw
+        self.fname = fname
+        self.msg = email.message_from_bytes(raw, policy=email.policy.default)
+        self.subject = str(self.msg.get("Subject", ""))
+        self.to = str(self.msg.get("To", ""))
+        self.sender = str(self.msg.get("From", ""))
+        rcpt = self.msg.get_all("X-RcptTo") or []
+        self.rcpts = [a.strip().lower() for r in rcpt for a in str(r).split(",") if a.strip()]
+        if not self.rcpts:
+            self.rcpts = [a.lower() for _, a in email.utils.getaddresses([self.to]) if a]
+        try:
+            part = self.msg.get_body(preferencelist=("plain",))
+            self.body = part.get_content() if part is not None else ""
+        except (KeyError, LookupError):
+            self.body = self.msg.get_payload(decode=True).decode("utf-8", "replace")
+        self.links = [u.rstrip(".,;") for u in self.LINK.findall(self.body)]
+
+    def header(self, name):
+        v = self.msg.get(name)
+        return None if v is None else str(v)
+
+    def token(self):
+        """The token in the message's first link carrying one (query
+        `token=`, a fragment `token=`, or the last path segment)."""
+        for link in self.links:
+            t = link_token(link)
+            if t:
+                return t
+        return None
+
+    def __repr__(self):
+        return "<mail to=%s subject=%r>" % (",".join(self.rcpts), self.subject)
+
+
+def link_token(link):
+    u = urllib.parse.urlsplit(link)
+    q = urllib.parse.parse_qs(u.query)
+    if q.get("token"):
+        return q["token"][0]
+    f = urllib.parse.parse_qs(u.fragment)
+    if f.get("token"):
+        return f["token"][0]
+    seg = u.path.rstrip("/").rsplit("/", 1)[-1]
+    return seg if len(seg) >= 20 else None
+
+
+class SmtpPeer:
+    """`python3 -m aiosmtpd` with the Mailbox handler writing a Maildir.
+    Started by PID, ready when the port accepts, stopped at exit."""
+
+    def __init__(self, base_dir, name="smtp"):
+        self.dir = os.path.join(base_dir, name + ".maildir")
+        self.log_path = os.path.join(base_dir, name + ".log")
+        self.proc = None
+        self.port = None
+
+    def start(self, timeout=15.0):
+        os.makedirs(os.path.dirname(self.dir), exist_ok=True)
+        for _ in range(5):
+            self.port = free_port()
+            log = open(self.log_path, "ab")
+            try:
+                self.proc = subprocess.Popen(
+                    [PYTHON, "-m", "aiosmtpd", "-n", "-l", "%s:%d" % (HOST, self.port), "-c",
+                     "aiosmtpd.handlers.Mailbox", self.dir],
+                    stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True)
+            finally:
+                log.close()
+            _register(self)
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline:
+                if self.proc.poll() is not None:
+                    break
+                if port_open(self.port):
+                    return self
+                time.sleep(0.1)
+            self.stop()
+        raise RuntimeError("aiosmtpd did not start; log: %s" % self._log_tail())
+
+    def _log_tail(self):
+        try:
+            with open(self.log_path, "rb") as f:
+                return f.read()[-1500:].decode("utf-8", "replace")
+        except OSError:
+            return "(no log)"
+
+    @property
+    def url(self):
+        return "smtp://%s:%d" % (HOST, self.port)
+
+    def stop(self):
+        if self.proc is None:
+            return
+        if self.proc.poll() is None:
+            try:
+                self.proc.send_signal(signal.SIGTERM)
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=30)
+            except ProcessLookupError:
+                pass
+        _unregister(self)
+
+    remove = stop  # so a runner Context can stop it with its clusters
+
+    def messages(self):
+        """Every message received so far, oldest first."""
+        out = []
+        for sub in ("new", "cur"):
+            d = os.path.join(self.dir, sub)
+            try:
+                names = os.listdir(d)
+            except OSError:
+                continue
+            for n in names:
+                p = os.path.join(d, n)
+                try:
+                    with open(p, "rb") as f:
+                        raw = f.read()
+                    out.append((os.stat(p).st_mtime_ns, n, raw))
+                except OSError:
+                    continue
+        out.sort()
+        return [Mail(raw, n) for _, n, raw in out]
+
+    def to(self, addr, subject=None):
+        """Messages whose envelope recipient is addr (and subject matches the
+        regular expression `subject` when given)."""
+        a = addr.lower()
+        rx = re.compile(subject) if isinstance(subject, str) else subject
+        return [m for m in self.messages() if a in m.rcpts and (rx is None or rx.search(
+            m.subject))]
+
+    def wait_for(self, addr, subject=None, count=1, timeout=15.0):
+        """Waits until at least `count` matching messages to addr arrived;
+        returns them (all of them, oldest first)."""
+        return poll(lambda: (lambda ms: ms if len(ms) >= count else None)(self.to(addr, subject)),
+                    timeout=timeout, what="%d mail(s) to %s%s (received: %r)" % (
+                        count, addr, " subject ~ %r" % subject if subject else "",
+                        self.messages()[-5:]))
+
+    def none_for(self, addr, subject=None, wait=1.0):
+        """Asserts that no (further) matching message arrives within `wait`
+        seconds (a negative check: it has to wait out the mail job's passes)."""
+        time.sleep(wait)
+        return self.to(addr, subject)
+
+
+def totp_code(secret_b32, at_ms=None, offset_ms=0, step_delta=0):
+    """RFC 6238 TOTP (SHA-1, 30 s, 6 digits) for the base32 secret at the
+    given time in ms (default: now plus offset_ms, the server's test clock)."""
+    s = secret_b32.strip().replace(" ", "").upper()
+    key = base64.b32decode(s + "=" * (-len(s) % 8))
+    t = at_ms if at_ms is not None else int(time.time() * 1000) + offset_ms
+    step = t // 30000 + step_delta
+    mac = hmac.new(key, struct.pack(">Q", step), hashlib.sha1).digest()
+    o = mac[-1] & 0x0F
+    v = (struct.unpack(">I", mac[o:o + 4])[0] & 0x7FFFFFFF) % 1000000
+    return "%06d" % v
+
+
+def parse_set_cookie(value):
+    """'name=value; Attr; Attr=x' -> (name, value, {attr lower: value or True})."""
+    parts = [p.strip() for p in value.split(";")]
+    name, _, val = parts[0].partition("=")
+    attrs = {}
+    for p in parts[1:]:
+        if not p:
+            continue
+        k, eq, v = p.partition("=")
+        attrs[k.strip().lower()] = v.strip() if eq else True
+    return name.strip(), val.strip(), attrs
+
+
+def session_cookie(r):
+    """(value, attrs) of the response's Set-Cookie for the session cookie, or None."""
+    for v in r.header_all("Set-Cookie"):
+        name, val, attrs = parse_set_cookie(v)
+        if name == SESSION_COOKIE:
+            return val, attrs
+    return None
+
+
+class Session:
+    """A browser-like client: keeps the session cookie from login, sends it,
+    and sends X-CSRF-Token on every state-changing request."""
+
+    STATE_CHANGING = ("POST", "PUT", "PATCH", "DELETE")
+
+    def __init__(self, server, user_agent="roster-tests"):
+        self.server = server
+        self.cookie = None
+        self.csrf = None
+        self.login_response = None
+        self.user_agent = user_agent
+        self.http = Client(server.port, token=None, sink=server.responses)
+
+    def request(self, method, path, body=_NO_BODY, csrf=True, cookie=True, headers=None):
+        hdrs = {"User-Agent": self.user_agent}
+        c = self.cookie if cookie is True else cookie
+        if c:
+            hdrs["Cookie"] = "%s=%s" % (SESSION_COOKIE, c)
+        if method in self.STATE_CHANGING and csrf:
+            tok = self.csrf if csrf is True else csrf
+            if tok:
+                hdrs["X-CSRF-Token"] = tok
+        if headers:
+            hdrs.update(headers)
+        r = self.http.request(method, path, json_body=body, headers=hdrs, token=None)
+        sc = session_cookie(r)
+        if sc is not None:
+            val, attrs = sc
+            cleared = not val or attrs.get("max-age") == "0" or "1970" in str(
+                attrs.get("expires", ""))
+            self.cookie = None if cleared else val
+        if r.status == 200 and isinstance(r.json, dict) and isinstance(
+                r.json.get("csrf_token"), str):
+            self.csrf = r.json["csrf_token"]
+        return r
+
+    def get(self, path, **kw):
+        return self.request("GET", path, **kw)
+
+    def post(self, path, body=_NO_BODY, **kw):
+        return self.request("POST", path, body, **kw)
+
+    def put(self, path, body=_NO_BODY, **kw):
+        return self.request("PUT", path, body, **kw)
+
+    def patch(self, path, body=_NO_BODY, **kw):
+        return self.request("PATCH", path, body, **kw)
+
+    def delete(self, path, **kw):
+        return self.request("DELETE", path, **kw)
+
+    def login(self, username=None, password=None, email=None, totp=None, recovery_code=None,
+              headers=None, send_cookie=False):
+        body = {}
+        if username is not None:
+            body["username"] = username
+        if email is not None:
+            body["email"] = email
+        if password is not None:
+            body["password"] = password
+        if totp is not None:
+            body["totp"] = totp
+        if recovery_code is not None:
+            body["recovery_code"] = recovery_code
+        r = self.request("POST", AUTH + "/login", body, csrf=False, cookie=send_cookie,
+                         headers=headers)
+        self.login_response = r
+        return r
+
+    def me(self):
+        return self.get(AUTH + "/me")
+
+    def alive(self):
+        """Whether the current cookie still authenticates (GET /auth/me)."""
+        r = self.get(AUTH + "/me")
+        if r.status not in (200, 401):
+            raise AssertionError("GET /auth/me: " + r.describe())
+        return r.status == 200
+
+
+def login_ok(server, username, password, **kw):
+    """A Session signed in (asserting 200)."""
+    s = Session(server)
+    r = s.login(username, password, **kw)
+    expect_status(r, 200)
+    expect(s.cookie, "login set no %s cookie: %s" % (SESSION_COOKIE, r.describe()))
+    expect(isinstance(r.json, dict) and r.json.get("csrf_token"), "login gave no csrf_token: " +
+           r.describe())
+    return s
+
+
+def strong_password(prefix="Qz"):
+    """A password that passes the default policy (random, no words)."""
+    import random
+    alphabet = "bcdfghjkmnpqrstvwxzBCDFGHJKMNPQRSTVWXZ23456789"
+    return prefix + "".join(random.choice(alphabet) for _ in range(14)) + "!7"
+
+
+def check_generic_401(r, what="login"):
+    """The one answer to every failed sign-in: 401, detail 'invalid
+    credentials', no errors[]. Returns the body without request_id/instance
+    for comparing answers."""
+    try:
+        b = check_problem(r, 401, errors_expected=False)
+    except AssertionError as e:
+        raise AssertionError("%s: %s" % (what, e))
+    expect_eq(b.get("detail"), GENERIC_401_DETAIL, "%s: detail" % what, r)
+    return {k: v for k, v in b.items() if k not in ("request_id", "instance")}
+
+
+def events(c, uid, action=None):
+    """The user's audit events (newest first), those of one action when given."""
+    return [e for e in history(c, uid) if action is None or e.get("action") == action]
+
+
+def event_reason(e):
+    """The `reason` of an audit event, wherever the server put it (top level,
+    or in after/detail)."""
+    if not isinstance(e, dict):
+        return None
+    if e.get("reason") is not None:
+        return e["reason"]
+    for k in ("after", "detail", "details", "data"):
+        v = e.get(k)
+        if isinstance(v, dict) and v.get("reason") is not None:
+            return v["reason"]
+    return None
+
+
+class AuthEnv:
+    """A server started for sign-in tests, its SMTP peer and helpers."""
+
+    def __init__(self, server, smtp):
+        self.server = server
+        self.smtp = smtp
+        self.admin = server.client()
+        self._subjects = None
+
+    # -- clock
+    def set_clock(self, offset_ms):
+        r = self.admin.put("/api/v1/test/clock", {"offset_ms": int(offset_ms)})
+        expect_status(r, (200, 204))
+        self.server.clock_offset_ms = int(offset_ms)
+        return r
+
+    def advance(self, ms):
+        return self.set_clock(self.clock() + int(ms))
+
+    def clock(self):
+        return getattr(self.server, "clock_offset_ms", 0)
+
+    def totp(self, secret, step_delta=0):
+        return totp_code(secret, offset_ms=self.clock(), step_delta=step_delta)
+
+    def fresh_totp(self, secret):
+        """Moves the test clock one TOTP step (30 s) on and returns the code
+        for the new time, so a code never repeats an already used step."""
+        self.advance(30000)
+        return self.totp(secret)
+
+    # -- settings
+    def patch_auth(self, patch):
+        r = self.admin.patch("/api/v1/settings/auth", patch)
+        expect_status(r, 200)
+        return r.json
+
+    def auth_settings(self):
+        r = self.admin.get("/api/v1/settings/auth")
+        expect_status(r, 200)
+        return r.json
+
+    # -- users
+    def user(self, password=None, prefix="au", **kw):
+        """A user created through the API (active, with a password unless
+        password is False). Returns (user json, password)."""
+        pw = strong_password() if password is None else password
+        body = dict(kw)
+        if pw:
+            body["password"] = pw
+        u = create_user(self.admin, prefix + unique_tag(8), **body)
+        return u, (pw or None)
+
+    def login(self, username, password, **kw):
+        return login_ok(self.server, username, password, **kw)
+
+    def session(self):
+        return Session(self.server)
+
+    # -- mail
+    def subject_rx(self, kind):
+        """A regular expression for the subject of a mail kind, from the
+        template in the notifications settings ({{var}} matches anything)."""
+        if self._subjects is None:
+            r = self.admin.get("/api/v1/settings/notifications")
+            expect_status(r, 200)
+            self._subjects = {k: v.get("subject", "") for k, v in
+                              (r.json.get("templates") or {}).items()}
+        t = self._subjects.get(kind)
+        expect(t, "no subject template for mail kind %r" % kind)
+        parts = re.split(r"\{\{\s*[a-z_]+\s*\}\}", t)
+        return re.compile("^" + ".*".join(re.escape(p) for p in parts) + "$", re.S)
+
+    def mail(self, addr, kind, count=1, timeout=15.0):
+        """Waits for `count` mails of a kind to addr; returns the newest."""
+        return self.smtp.wait_for(addr, self.subject_rx(kind), count=count, timeout=timeout)[-1]
+
+    def mails(self, addr, kind):
+        return self.smtp.to(addr, self.subject_rx(kind))
+
+    def outbox(self, **q):
+        r = self.admin.get("/api/v1/outbox" + ("?" + urlq(**q) if q else ""))
+        expect_status(r, 200)
+        return r.json["items"]
+
+
+_serve_help = {}
+
+
+def serve_supports(binary, option):
+    """Whether `roster serve --help` mentions an option."""
+    if binary not in _serve_help:
+        try:
+            p = run([binary, "serve", "--help"], check=False, timeout=10)
+            _serve_help[binary] = p.stdout + p.stderr
+        except Exception:  # noqa: BLE001
+            _serve_help[binary] = ""
+    return option in _serve_help[binary]
+
+
+def start_auth_server(ctx, db_url=None, extra_args=(), env=None, smtp=None, name=None,
+                      key_file=None, configure=True, quiet_throttle=True, admin_token=None):
+    """A `roster serve` for sign-in tests: ROSTER_TEST_CLOCK=1,
+    ROSTER_JOBS_INTERVAL_MS=100, its notifications SMTP pointed at an
+    SmtpPeer (a new one unless given). quiet_throttle raises the per-IP
+    failure budget so that tests making many failed sign-ins from 127.0.0.1
+    do not trip it (the per-IP test sets it low itself). Returns an AuthEnv;
+    the server and the peer are stopped with the module's context. A second
+    server on the same database: pass db_url, admin_token, smtp, key_file and
+    configure=False (the settings live in the database)."""
+    name = name or ctx._next("auth")
+    if smtp is None:
+        smtp = SmtpPeer(ctx.dir, name + "-smtp").start()
+        ctx._clusters.append(smtp)  # the runner's Context.close() calls remove() on these
+    e = {"ROSTER_TEST_CLOCK": "1", "ROSTER_JOBS_INTERVAL_MS": "100"}
+    e.update(env or {})
+    args = list(extra_args)
+    if key_file is None and serve_supports(ctx.binary, "--secret-key-file"):
+        key_file = os.path.join(ctx.dir, name + ".key")
+    if key_file and serve_supports(ctx.binary, "--secret-key-file"):
+        args += ["--secret-key-file", key_file]
+    s = Server(ctx.binary, db_url or ctx.new_db_url(), ctx.dir, name=name, extra_args=args,
+               env=e, admin_token=admin_token)
+    ctx._servers.append(s)
+    s.start()
+    s.clock_offset_ms = 0
+    env_ = AuthEnv(s, smtp)
+    if configure:
+        r = env_.admin.patch("/api/v1/settings/notifications",
+                             {"smtp": {"url": smtp.url, "security": "none"}})
+        expect_status(r, 200)
+        if quiet_throttle:
+            env_.patch_auth({"throttle": {"ip_max_failures": 100000,
+                                          "forgot_per_ip_per_hour": 100000}})
+    return env_
+
+
+def auth_env(ctx):
+    """The module's shared sign-in server (started on first use)."""
+    if "auth_env" not in ctx.state:
+        ctx.state["auth_env"] = start_auth_server(ctx, name="authshared")
+    env_ = ctx.state["auth_env"]
+    if not env_.server.alive():
+        raise RuntimeError("the module's shared sign-in server died; stderr tail: %s" %
+                           env_.server.stderr_tail())
+    return env_

@@ -1,11 +1,13 @@
 /* cmd_user.c: `roster user add | list | show | edit | activate | deactivate |
- * reactivate | lock | unlock | erase`: the same service calls, rules and
- * messages as the API. */
+ * reactivate | lock | unlock | erase | reset-password | invite | diagnose`:
+ * the same service calls, rules and messages as the API. */
 #include <getopt.h>
 #include <inttypes.h>
+#include <sodium.h>
 #include <stdio.h>
 
 #include "../core/user_json.h"
+#include "../service/notify.h"
 #include "cli.h"
 
 static void user_usage(FILE *out)
@@ -21,7 +23,13 @@ static void user_usage(FILE *out)
             "       roster user activate|reactivate|lock|unlock USER [--note TEXT]\n"
             "       roster user deactivate USER --reason left_company|temporary_leave|\n"
             "                                   security_concern|other [--note TEXT]\n"
-            "       roster user erase USER --note TEXT --yes\n\n"
+            "       roster user erase USER --note TEXT --yes\n"
+            "       roster user reset-password USER --temporary [--password-stdin] | --email-link\n"
+            "       roster user invite USER\n"
+            "       roster user diagnose USER [--ip ADDRESS] [--json]\n\n"
+            "add also takes the creation options --password-stdin (Set Password, one line\n"
+            "read from standard input), --require-reset and --send-invite. Mail links start\n"
+            "with --base-url (ROSTER_BASE_URL; default http://127.0.0.1:8080).\n"
             "USER is an id or a username. FIELD OPTIONS: --username --email --first-name\n"
             "--last-name --phone --employee-id --department --position --location --role\n"
             "--type standard|admin|api|guest --manager USER --cf KEY=VALUE (repeatable).\n"
@@ -33,7 +41,8 @@ static void user_usage(FILE *out)
 enum {
     U_DB = 1, U_USERNAME, U_EMAIL, U_FIRST, U_LAST, U_PHONE, U_EMPLOYEE, U_DEPARTMENT,
     U_POSITION, U_LOCATION, U_ROLE, U_TYPE, U_STATUS, U_MANAGER, U_CF, U_CLEAR, U_Q, U_SORT,
-    U_LIMIT, U_JSON, U_PROFILE, U_REASON, U_NOTE, U_YES, U_HELP, U_COUNT
+    U_LIMIT, U_JSON, U_PROFILE, U_REASON, U_NOTE, U_YES, U_HELP, U_PASSWORD_STDIN,
+    U_REQUIRE_RESET, U_SEND_INVITE, U_TEMPORARY, U_EMAIL_LINK, U_IP, U_BASE_URL, U_COUNT
 };
 
 static const struct option user_opts[] = {
@@ -62,6 +71,13 @@ static const struct option user_opts[] = {
     {"note", required_argument, NULL, U_NOTE},
     {"yes", no_argument, NULL, U_YES},
     {"help", no_argument, NULL, U_HELP},
+    {"password-stdin", no_argument, NULL, U_PASSWORD_STDIN},
+    {"require-reset", no_argument, NULL, U_REQUIRE_RESET},
+    {"send-invite", no_argument, NULL, U_SEND_INVITE},
+    {"temporary", no_argument, NULL, U_TEMPORARY},
+    {"email-link", no_argument, NULL, U_EMAIL_LINK},
+    {"ip", required_argument, NULL, U_IP},
+    {"base-url", required_argument, NULL, U_BASE_URL},
     {NULL, 0, NULL, 0},
 };
 
@@ -264,20 +280,138 @@ static int build_input(struct rs_ctx *ctx, const struct opts *o, struct rs_user 
     return 0;
 }
 
+static void wipe_free(char *s)
+{
+    if (s) {
+        sodium_memzero(s, strlen(s));
+        free(s);
+    }
+}
+
+/* One line from standard input (a secret: never an argument, which `ps`
+ * shows); NULL with a message when there is none. */
+static char *read_secret_line(const char *what)
+{
+    char buf[4096];
+    if (!fgets(buf, sizeof(buf), stdin)) {
+        fprintf(stderr, "roster user: --%s-stdin: nothing on standard input\n", what);
+        return NULL;
+    }
+    size_t n = strcspn(buf, "\r\n");
+    buf[n] = '\0';
+    char *s = rs_xstrdup(buf);
+    sodium_memzero(buf, sizeof(buf));
+    return s;
+}
+
 static int user_add(struct rs_ctx *ctx, const struct opts *o)
 {
     struct rs_user in, out;
     unsigned mask = 0;
     struct rs_error err;
     rs_error_init(&err);
+    char *password = NULL;
+    if (o->v[U_PASSWORD_STDIN] && !(password = read_secret_line("password")))
+        return RS_EXIT_USAGE;
+    struct rs_create_opts copts = {password, o->v[U_SEND_INVITE] ? 1 : -1,
+                                   o->v[U_REQUIRE_RESET] ? 1 : -1};
     int r = build_input(ctx, o, &in, &mask, &err);
     if (r == 0)
-        r = rs_svc_user_create(ctx, &in, mask, &out, &err);
+        r = rs_svc_user_create_with(ctx, &in, mask, &copts, &out, &err);
     rs_user_release(&in);
+    wipe_free(password);
     if (r < 0)
         return fail(&err);
     print_user(&out, o->v[U_JSON] != NULL);
     rs_user_release(&out);
+    return RS_EXIT_OK;
+}
+
+static int user_reset_password(struct rs_ctx *ctx, const char *which, const struct opts *o)
+{
+    if (!o->v[U_TEMPORARY] == !o->v[U_EMAIL_LINK]) {
+        fprintf(stderr, "roster user reset-password: give --temporary or --email-link\n");
+        return RS_EXIT_USAGE;
+    }
+    char *password = NULL;
+    if (o->v[U_PASSWORD_STDIN] && !(password = read_secret_line("password")))
+        return RS_EXIT_USAGE;
+    struct rs_user u;
+    struct rs_error err;
+    rs_error_init(&err);
+    char *temp = NULL;
+    int r = find_user(ctx, which, &u, &err);
+    if (r < 0) {
+        wipe_free(password);
+        return fail(&err);
+    }
+    r = rs_svc_admin_reset_password(ctx, u.id, o->v[U_TEMPORARY] ? "temporary" : "email",
+                                    password, &temp, &err);
+    wipe_free(password);
+    if (r < 0) {
+        rs_user_release(&u);
+        return fail(&err);
+    }
+    if (temp)
+        printf("temporary password for %s (shown once; must be changed at the next sign-in):\n"
+               "%s\n",
+               u.username, temp);
+    else if (o->v[U_TEMPORARY])
+        printf("%s: password set; must be changed at the next sign-in\n", u.username);
+    else
+        printf("%s: reset link queued for %s\n", u.username, u.email);
+    wipe_free(temp);
+    rs_user_release(&u);
+    return RS_EXIT_OK;
+}
+
+static int user_invite(struct rs_ctx *ctx, const char *which)
+{
+    struct rs_user u;
+    struct rs_error err;
+    rs_error_init(&err);
+    int r = find_user(ctx, which, &u, &err);
+    if (r < 0)
+        return fail(&err);
+    r = rs_svc_invite(ctx, u.id, &err);
+    if (r < 0) {
+        rs_user_release(&u);
+        return fail(&err);
+    }
+    printf("%s: invite queued for %s\n", u.username, u.email);
+    rs_user_release(&u);
+    return RS_EXIT_OK;
+}
+
+/* "User cannot log in": the checklist, one line per check. */
+static int user_diagnose(struct rs_ctx *ctx, const char *which, const struct opts *o)
+{
+    struct rs_user u;
+    struct rs_error err;
+    rs_error_init(&err);
+    json_t *d = NULL;
+    int r = find_user(ctx, which, &u, &err);
+    if (r < 0)
+        return fail(&err);
+    r = rs_svc_login_diagnosis(ctx, u.id, o->v[U_IP], &d, &err);
+    rs_user_release(&u);
+    if (r < 0)
+        return fail(&err);
+    if (o->v[U_JSON]) {
+        print_json(d);
+        return RS_EXIT_OK;
+    }
+    printf("%s: %s\n", json_string_value(json_object_get(d, "username")),
+           json_is_true(json_object_get(d, "can_sign_in")) ? "can sign in" : "cannot sign in");
+    size_t i;
+    json_t *c;
+    json_array_foreach(json_object_get(d, "checks"), i, c)
+    {
+        printf("  %-4s %-20s %s\n", json_is_true(json_object_get(c, "ok")) ? "ok" : "FAIL",
+               json_string_value(json_object_get(c, "check")),
+               json_string_value(json_object_get(c, "detail")));
+    }
+    json_decref(d);
     return RS_EXIT_OK;
 }
 
@@ -468,9 +602,9 @@ static int user_act(struct rs_ctx *ctx, const char *sub, const char *which, cons
     return RS_EXIT_OK;
 }
 
-static const char *const subcommands[] = {"add",        "list", "show",   "edit",  "activate",
-                                          "deactivate", "reactivate", "lock", "unlock", "erase",
-                                          NULL};
+static const char *const subcommands[] = {
+    "add",   "list",           "show",   "edit",     "activate", "deactivate", "reactivate",
+    "lock",  "unlock",         "erase",  "reset-password", "invite", "diagnose", NULL};
 
 int rs_cmd_user(int argc, char **argv)
 {
@@ -538,6 +672,8 @@ int rs_cmd_user(int argc, char **argv)
         return RS_EXIT_ERROR;
     struct rs_ctx ctx;
     cli_ctx(&ctx, store);
+    rs_outbox_set_base_url(rs_cli_opt(o.v[U_BASE_URL], "ROSTER_BASE_URL",
+                                      "http://127.0.0.1:8080"));
     int rc;
     if (strcmp(sub, "add") == 0)
         rc = user_add(&ctx, &o);
@@ -547,6 +683,12 @@ int rs_cmd_user(int argc, char **argv)
         rc = user_show(&ctx, positional, &o);
     else if (strcmp(sub, "edit") == 0)
         rc = user_edit(&ctx, positional, &o);
+    else if (strcmp(sub, "reset-password") == 0)
+        rc = user_reset_password(&ctx, positional, &o);
+    else if (strcmp(sub, "invite") == 0)
+        rc = user_invite(&ctx, positional);
+    else if (strcmp(sub, "diagnose") == 0)
+        rc = user_diagnose(&ctx, positional, &o);
     else
         rc = user_act(&ctx, sub, positional, &o);
     rs_ctx_release(&ctx);

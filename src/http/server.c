@@ -589,6 +589,8 @@ static void call_free(struct rs_call *call)
     json_decref(call->json);
     free(call->text);
     free(call->query);
+    if (call->body && call->route && (call->route->flags & RS_ROUTE_HASHES))
+        sodium_memzero(call->body, call->body_len); /* it held a password */
     free(call->body);
     free(call->if_match);
     free(call->user_agent);

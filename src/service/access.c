@@ -470,3 +470,45 @@ int rs_svc_check_no_gain(struct rs_ctx *ctx, struct rs_tx *tx, const struct rs_u
     rs_access_release(&will);
     return r;
 }
+
+int rs_svc_check_outranks(struct rs_ctx *ctx, struct rs_conn *c, const struct rs_user *target,
+                          const char *what, struct rs_error *err)
+{
+    if (ctx->actor.user_id == 0 || ctx->actor.user_id == target->id)
+        return 0;
+    struct rs_access theirs, mine;
+    struct rs_user actor;
+    /* What they hold when active: unlocking or reactivating an administrator
+     * gives them back everything. */
+    struct rs_user as_active = *target;
+    as_active.status = RS_STATUS_ACTIVE;
+    int r = rs_access_compute(ctx, c, &as_active, &theirs, err);
+    if (r < 0)
+        return r;
+    r = ctx->store->ops->user_get(c, ctx->actor.user_id, &actor, err);
+    if (r == 0) {
+        r = rs_access_compute(ctx, c, &actor, &mine, err);
+        rs_user_release(&actor);
+        if (r < 0) {
+            rs_access_release(&theirs);
+            return r;
+        }
+    } else {
+        rs_access_release(&theirs);
+        return r;
+    }
+    for (size_t i = 0; r == 0 && i < theirs.n; i++) {
+        const struct rs_access_entry *t = &theirs.items[i];
+        const struct rs_access_entry *m = rs_access_find(&mine, t->resource);
+        enum rs_level held = m ? m->level : RS_LEVEL_NONE;
+        if (t->level > held)
+            r = rs_error_field(err, RS_EFORBIDDEN, "user", "escalation",
+                               "you cannot %s %s: they hold %s on %s, which you do not (you have "
+                               "%s)",
+                               what, target->username, rs_level_name(t->level), t->resource,
+                               rs_level_name(held));
+    }
+    rs_access_release(&mine);
+    rs_access_release(&theirs);
+    return r;
+}

@@ -470,7 +470,7 @@ fail:
 
 int rs_svc_ip_ranges_get(struct rs_ctx *ctx, int64_t user_id, json_t **ret, struct rs_error *err)
 {
-    int r = rs_svc_require(ctx, RS_RES_USERS, RS_LEVEL_READ, err);
+    int r = rs_svc_require(ctx, RS_RES_USERS, RS_LEVEL_WRITE, err);
     if (r < 0)
         return r;
     struct rs_conn *c = rs_ctx_read_conn(ctx, err);
@@ -516,7 +516,10 @@ int rs_svc_ip_ranges_put(struct rs_ctx *ctx, int64_t user_id, json_t *ranges,
     }
     if (r < 0)
         goto abort;
+    r = rs_svc_check_outranks(ctx, tx.conn, &u, "restrict the addresses of", err);
     rs_user_release(&u);
+    if (r < 0)
+        goto abort;
     r = cred_load(ctx, tx.conn, user_id, true, &cr, err);
     if (r < 0)
         goto abort;
@@ -628,7 +631,8 @@ static int session_rotate(struct rs_ctx *ctx, struct rs_tx *tx, const struct rs_
         /* Keep the absolute deadline and the device of the session it replaces. */
         struct rs_auth_settings s2 = *s;
         s2.sessions.max_per_user = 0;
-        r = rs_session_create(ctx, tx, &s2, u, flags, old.user_agent, &fresh, token, csrf, err);
+        r = rs_session_create(ctx, tx, &s2, u, flags, old.user_agent, old.expires_at, &fresh,
+                              token, csrf, err);
     }
     if (r == 0) {
         char aj[96];
@@ -666,12 +670,15 @@ int rs_svc_change_password(struct rs_ctx *ctx, const char *current, const char *
     rs_ctx_release(ctx);
     if (r < 0)
         goto out_cr;
-    if (!current)
+    if (!current) {
         r = rs_error_field(err, RS_EVALIDATION, "current_password", "required",
                            "current_password is required");
-    else if (!password_matches(&cr, current, &s))
+    } else if ((r = rs_auth_budget_check(ctx, err)) < 0) {
+    } else if (!password_matches(&cr, current, &s)) {
+        rs_reauth_failed(ctx, &u, "bad_current_password");
         r = rs_error_field(err, RS_EVALIDATION, "current_password", "mismatch",
                            "current_password is not your current password");
+    }
     if (r == 0)
         r = password_prepare(ctx, &s, &u, "new_password", new_pw, &hash, err);
     if (r < 0)
@@ -740,7 +747,7 @@ int rs_svc_forgot_password(struct rs_ctx *ctx, const char *email, int *ret_retry
         return r;
     }
     /* Per client address: over budget is 429 (it says nothing of accounts). */
-    _cleanup_free_ char *ipk = rs_xasprintf("forgot-ip:%s", ctx->client_ip);
+    _cleanup_free_ char *ipk = rs_throttle_key("forgot-ip", ctx->client_ip);
     r = ops->rate_hit(tx.conn, ipk, now, hour, 1, &count, &start, err);
     if (r == 0 && count > s.throttle.forgot_per_ip_per_hour) {
         *ret_retry_after = (int)((start + hour - now) / 1000 + 1);
@@ -1011,9 +1018,14 @@ static int me_load(struct rs_ctx *ctx, bool need_password, const char *password,
         if (!password)
             return rs_error_field(err, RS_EVALIDATION, "password", "required",
                                   "password is required: confirm it is you");
-        if (!password_matches(&m->cr, password, &m->s))
+        r = rs_auth_budget_check(ctx, err);
+        if (r < 0)
+            return r;
+        if (!password_matches(&m->cr, password, &m->s)) {
+            rs_reauth_failed(ctx, &m->u, "bad_current_password");
             return rs_error_field(err, RS_EVALIDATION, "password", "mismatch",
                                   "password is not your current password");
+        }
     }
     return 0;
 }
@@ -1183,9 +1195,11 @@ int rs_svc_totp_disable(struct rs_ctx *ctx, const char *password, const char *co
     else if (required)
         r = rs_error_field(err, RS_ECONFLICT, "totp", "required",
                            "the sign-in policy requires two-factor sign-in for you");
-    else if (!code_ok(m.cr.totp_secret, code, rs_ctx_now(ctx), m.cr.totp_last_step, &step))
+    else if (!code_ok(m.cr.totp_secret, code, rs_ctx_now(ctx), m.cr.totp_last_step, &step)) {
+        rs_reauth_failed(ctx, &m.u, "bad_totp");
         r = rs_error_field(err, RS_EVALIDATION, "code", "invalid",
                            "code does not match the authenticator app");
+    }
     if (r < 0)
         goto out;
     struct rs_tx tx;
@@ -1252,8 +1266,9 @@ out:
 /* --- administering another user's credentials --- */
 
 /* Inside a new tx: the target user (not erased) and their credential, for update. */
-static int admin_begin(struct rs_ctx *ctx, int64_t user_id, enum rs_level need, struct rs_tx *tx,
-                       struct rs_user *u, struct rs_credential *cr, struct rs_error *err)
+static int admin_begin(struct rs_ctx *ctx, int64_t user_id, enum rs_level need, const char *what,
+                       struct rs_tx *tx, struct rs_user *u, struct rs_credential *cr,
+                       struct rs_error *err)
 {
     int r = rs_svc_require(ctx, RS_RES_USERS, need, err);
     if (r < 0)
@@ -1270,6 +1285,10 @@ static int admin_begin(struct rs_ctx *ctx, int64_t user_id, enum rs_level need, 
         rs_user_release(u);
         r = rs_error_field(err, RS_ECONFLICT, "status", "erased",
                            "user %lld was erased and cannot be changed", (long long)user_id);
+    } else if (r == 0) {
+        r = rs_svc_check_outranks(ctx, tx->conn, u, what, err);
+        if (r < 0)
+            rs_user_release(u);
     }
     if (r == 0) {
         r = cred_load(ctx, tx->conn, user_id, true, cr, err);
@@ -1298,7 +1317,7 @@ int rs_svc_totp_reset(struct rs_ctx *ctx, int64_t user_id, struct rs_error *err)
     struct rs_tx tx;
     struct rs_user u;
     struct rs_credential cr;
-    int r = admin_begin(ctx, user_id, RS_LEVEL_ADMIN, &tx, &u, &cr, err);
+    int r = admin_begin(ctx, user_id, RS_LEVEL_ADMIN, "reset the 2FA of", &tx, &u, &cr, err);
     if (r < 0)
         return r;
     cr.totp_secret[0] = '\0';
@@ -1362,7 +1381,13 @@ int rs_svc_admin_reset_password(struct rs_ctx *ctx, int64_t user_id, const char 
     }
     _cleanup_free_ char *hash = NULL;
     char generated[TEMP_PASSWORD_CHARS + 1] = "";
-    if (probe.type == RS_USER_API)
+    struct rs_conn *rc = rs_ctx_read_conn(ctx, err);
+    r = rc ? rs_svc_check_outranks(ctx, rc, &probe, "reset the password of", err)
+           : -RS_EUNAVAILABLE;
+    rs_ctx_release(ctx);
+    if (r < 0)
+        ;
+    else if (probe.type == RS_USER_API)
         r = rs_error_field(err, RS_ECONFLICT, "type", "api_user",
                            "API users have no password: they use API keys");
     else if (probe.status == RS_STATUS_INACTIVE || probe.status == RS_STATUS_PENDING)
@@ -1387,7 +1412,7 @@ int rs_svc_admin_reset_password(struct rs_ctx *ctx, int64_t user_id, const char 
     struct rs_tx tx;
     struct rs_user u;
     struct rs_credential cr;
-    r = admin_begin(ctx, user_id, RS_LEVEL_WRITE, &tx, &u, &cr, err);
+    r = admin_begin(ctx, user_id, RS_LEVEL_WRITE, "reset the password of", &tx, &u, &cr, err);
     if (r < 0) {
         rs_auth_settings_release(&s);
         return r;
@@ -1429,7 +1454,7 @@ int rs_svc_invite(struct rs_ctx *ctx, int64_t user_id, struct rs_error *err)
     struct rs_tx tx;
     struct rs_user u;
     struct rs_credential cr;
-    int r = admin_begin(ctx, user_id, RS_LEVEL_WRITE, &tx, &u, &cr, err);
+    int r = admin_begin(ctx, user_id, RS_LEVEL_WRITE, "invite", &tx, &u, &cr, err);
     if (r < 0)
         return r;
     struct rs_auth_settings s;
@@ -1498,7 +1523,7 @@ static void check_add(json_t *checks, const char *name, bool ok, const char *det
 int rs_svc_login_diagnosis(struct rs_ctx *ctx, int64_t user_id, const char *ip, json_t **ret,
                            struct rs_error *err)
 {
-    int r = rs_svc_require(ctx, RS_RES_USERS, RS_LEVEL_READ, err);
+    int r = rs_svc_require(ctx, RS_RES_USERS, RS_LEVEL_WRITE, err);
     if (r < 0)
         return r;
     struct rs_ipaddr parsed;
@@ -1556,6 +1581,13 @@ int rs_svc_login_diagnosis(struct rs_ctx *ctx, int64_t user_id, const char *ip, 
         snprintf(buf, sizeof(buf), "locked after failed sign-ins until an administrator unlocks");
     } else if (u.status == RS_STATUS_LOCKED) {
         snprintf(buf, sizeof(buf), "locked by an administrator: unlock to let them sign in");
+    } else if (cr.locked_until > now) {
+        locked = true;
+        rs_time_format(cr.locked_until, when);
+        snprintf(buf, sizeof(buf),
+                 "sign-in paused after failed sign-ins until %s (the last administrator is "
+                 "paused, never locked)",
+                 when);
     } else {
         snprintf(buf, sizeof(buf), "not locked; %d failed sign-in(s) in the current window",
                  cr.failed_count);

@@ -33,6 +33,13 @@ int rs_svc_check_admin_remains(struct rs_ctx *ctx, struct rs_tx *tx, const char 
  * the guest cap). before and after are the user around the change. */
 int rs_svc_check_no_gain(struct rs_ctx *ctx, struct rs_tx *tx, const struct rs_user *before,
                          const struct rs_user *after, struct rs_error *err) RS_WUR;
+/* Refuses (403, field "user", rule "escalation") an action on another
+ * user's account or credentials (reset, 2FA reset, address ranges, ending
+ * sessions, email change, lifecycle) unless the actor holds at least every
+ * level the target holds: a user manager cannot take over an administrator.
+ * The system actor and the user themself pass. Reads on c. */
+int rs_svc_check_outranks(struct rs_ctx *ctx, struct rs_conn *c, const struct rs_user *target,
+                          const char *what, struct rs_error *err) RS_WUR;
 /* Within tx: bumps the access version; the commit then drops this
  * process's cached permissions (other processes follow within 50 ms). */
 int rs_tx_access_changed(struct rs_tx *tx, struct rs_error *err) RS_WUR;

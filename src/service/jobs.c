@@ -62,7 +62,7 @@ static void log_error(const char *job, const char *what, const struct rs_error *
 
 /* Takes (or renews) the lease on name; autocommit on the writer, released at
  * once so no job holds the SQLite writer while it works. */
-static bool lease_take(struct rs_ctx *ctx, const char *name)
+static bool lease_take_ms(struct rs_ctx *ctx, const char *name, int64_t lease_ms)
 {
     struct rs_error err;
     rs_error_init(&err);
@@ -73,13 +73,18 @@ static bool lease_take(struct rs_ctx *ctx, const char *name)
     }
     bool got = false;
     int64_t now = rs_ctx_now(ctx);
-    int r = ctx->store->ops->lease_acquire(c, name, lease_owner, now, now + LEASE_MS, &got, &err);
+    int r = ctx->store->ops->lease_acquire(c, name, lease_owner, now, now + lease_ms, &got, &err);
     ctx->store->ops->release(c);
     if (r < 0) {
         log_error(name, "lease", &err);
         return false;
     }
     return got;
+}
+
+static bool lease_take(struct rs_ctx *ctx, const char *name)
+{
+    return lease_take_ms(ctx, name, LEASE_MS);
 }
 
 static void lease_give_back(struct rs_ctx *ctx, const char *name)
@@ -184,10 +189,13 @@ static void job_mail(struct rs_ctx *ctx)
             /* Settings unusable: every message waits (and counts an attempt). */
             se = err;
         } else {
-            /* A long batch keeps its lease alive; if another process took it,
-             * stop: it sends the rest. */
-            if (rs_mono_ns() - renewed > (uint64_t)LEASE_RENEW_MS * 1000000u) {
-                if (!lease_take(ctx, "mail"))
+            /* Each send holds the lease for longer than the SMTP timeout, so
+             * no other process can take it and send the same mail meanwhile;
+             * if another process took it, stop: it sends the rest. */
+            int64_t hold = (int64_t)sp.cfg.timeout_ms * 2 + LEASE_MS;
+            if (rs_mono_ns() - renewed > (uint64_t)LEASE_RENEW_MS * 1000000u ||
+                hold > LEASE_MS) {
+                if (!lease_take_ms(ctx, "mail", hold))
                     break;
                 renewed = rs_mono_ns();
             }

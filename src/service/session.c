@@ -8,6 +8,7 @@
  * no such user; (3) one write transaction records the outcome: the failure
  * (counters, lockout, audit) or the session (audit, last login). Every
  * refusal answers the same "invalid credentials"; the reason is audited. */
+#include <pthread.h>
 #include <sodium.h>
 #include <stdio.h>
 
@@ -102,8 +103,8 @@ bool rs_totp_required(struct rs_ctx *ctx, struct rs_conn *c, const struct rs_aut
  * end first), stores the token's hash, returns the token and CSRF token. */
 int rs_session_create(struct rs_ctx *ctx, struct rs_tx *tx, const struct rs_auth_settings *s,
                       const struct rs_user *u, unsigned flags, const char *user_agent,
-                      struct rs_session *ret, char token[48], char csrf[RS_HASH_HEX],
-                      struct rs_error *err)
+                      int64_t expires_at, struct rs_session *ret, char token[48],
+                      char csrf[RS_HASH_HEX], struct rs_error *err)
 {
     const struct rs_store_ops *ops = ctx->store->ops;
     int64_t now = rs_ctx_now(ctx);
@@ -134,7 +135,8 @@ int rs_session_create(struct rs_ctx *ctx, struct rs_tx *tx, const struct rs_auth
     rs_token_hash(tok, strlen(tok), se.token_hash);
     se.user_id = u->id;
     se.created_at = se.last_seen_at = now;
-    se.expires_at = now + (int64_t)s->sessions.absolute_timeout_hours * 3600000;
+    se.expires_at = expires_at ? expires_at
+                               : now + (int64_t)s->sessions.absolute_timeout_hours * 3600000;
     se.ip = rs_xstrdup(ctx->client_ip);
     se.user_agent = rs_xstrdup(user_agent ? user_agent : "");
     se.flags = flags;
@@ -176,9 +178,44 @@ static void attempt_release(struct attempt *a)
     free(a->rehash);
 }
 
+/* The key of a client's failure budget: its address, or for IPv6 its /64
+ * (one subscriber usually holds a whole /64). */
+char *rs_throttle_key(const char *prefix, const char *ip)
+{
+    struct rs_ipaddr a;
+    if (rs_ip_parse(ip, &a) == 0 && a.family == 6) {
+        char text[64];
+        memset(a.a + 8, 0, 8);
+        rs_ip_format(&a, text, sizeof(text));
+        return rs_xasprintf("%s:%s/64", prefix, text);
+    }
+    return rs_xasprintf("%s:%s", prefix, ip);
+}
+
 static char *ip_key(const char *ip)
 {
-    return rs_xasprintf("login-ip:%s", ip);
+    return rs_throttle_key("login-ip", ip);
+}
+
+/* Whether a throttled refusal from this key in this window was audited
+ * already (per process: at most one event per address and window). */
+static bool throttle_audited(const char *key, int64_t window_start)
+{
+    static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+    static struct {
+        uint64_t h;
+        int64_t start;
+    } seen[256];
+    uint64_t h = 1469598103934665603ull;
+    for (const char *p = key; *p; p++)
+        h = (h ^ (unsigned char)*p) * 1099511628211ull;
+    pthread_mutex_lock(&lock);
+    size_t i = h & 255;
+    bool done = seen[i].h == h && seen[i].start == window_start;
+    seen[i].h = h;
+    seen[i].start = window_start;
+    pthread_mutex_unlock(&lock);
+    return done;
 }
 
 /* Step 1: what the attempt is about. */
@@ -224,7 +261,7 @@ static int attempt_load(struct rs_ctx *ctx, const struct rs_login_in *in, struct
     if (count >= a->s.throttle.ip_max_failures) {
         int64_t left = start + window - now;
         *ret_retry_after = (int)(left / 1000 + 1);
-        a->reason = "throttled";
+        a->reason = throttle_audited(key, start) ? "throttled_again" : "throttled";
         rs_error_log(err, "client %s over its sign-in failure budget", ctx->client_ip);
         return rs_error_set(err, RS_ETHROTTLED,
                             "too many failed sign-ins from your address; try again later");
@@ -265,6 +302,8 @@ static void attempt_judge(struct rs_ctx *ctx, const struct rs_login_in *in, stru
     } else if (a->u.status == RS_STATUS_LOCKED &&
                !(a->cr.locked_until > 0 && a->cr.locked_until <= now)) {
         a->reason = "locked";
+    } else if (a->u.status == RS_STATUS_ACTIVE && a->cr.locked_until > now) {
+        a->reason = "locked"; /* the last administrator's pause */
     }
     if (!a->reason && a->u.status == RS_STATUS_LOCKED)
         a->auto_unlock = true;
@@ -297,6 +336,7 @@ static void attempt_judge(struct rs_ctx *ctx, const struct rs_login_in *in, stru
         struct rs_conn *c = rs_ctx_read_conn(ctx, &e);
         a->must_enroll = c && rs_totp_required(ctx, c, &a->s, &a->u);
     }
+    rs_ctx_release(ctx); /* no snapshot held while hashing */
     if (!a->reason && rs_pw_needs_rehash(a->cr.password_hash, mem, it)) {
         if (rs_pw_hash(pw, mem, it, &a->rehash, &e) < 0)
             a->rehash = NULL;
@@ -366,7 +406,7 @@ static int record_failure(struct rs_ctx *ctx, struct attempt *a, const struct rs
 static void maybe_lock(struct rs_ctx *ctx, struct attempt *a, int failures)
 {
     if (!a->s.lockout.enabled || failures < a->s.lockout.max_failures ||
-        a->u.status != RS_STATUS_ACTIVE)
+        a->u.status != RS_STATUS_ACTIVE || a->cr.locked_until > rs_ctx_now(ctx))
         return;
     const struct rs_store_ops *ops = ctx->store->ops;
     struct rs_error e;
@@ -379,8 +419,23 @@ static void maybe_lock(struct rs_ctx *ctx, struct attempt *a, int failures)
                                                       : -1;
     struct rs_user after;
     struct rs_credential cr;
+    bool paused = false;
     int r = rs_user_act_tx(ctx, &tx, a->u.id, RS_ACTION_LOCK, "too_many_failed_sign_ins", NULL,
                            -1, &after, &e);
+    if (r == -RS_ECONFLICT) {
+        /* The last active administrator keeps their status (someone must be
+         * able to administer), but their sign-in pauses for a while, so
+         * guessing gains nothing. */
+        rs_tx_abort(&tx);
+        rs_error_init(&e);
+        if (rs_tx_begin(ctx, &tx, &e) < 0)
+            goto fail;
+        int m = a->s.lockout.duration_minutes > 15 ? a->s.lockout.duration_minutes : 15;
+        until = now + minutes(m);
+        rs_user_copy(&after, &a->u);
+        paused = true;
+        r = 0;
+    }
     if (r < 0)
         goto abort;
     r = ops->cred_get_for_update(tx.conn, a->u.id, &cr, &e);
@@ -393,7 +448,9 @@ static void maybe_lock(struct rs_ctx *ctx, struct attempt *a, int failures)
     snprintf(aj, sizeof(aj), "{\"failed_attempts\":%d,\"locked_until\":%lld}", failures,
              (long long)until);
     if (r == 0)
-        r = rs_tx_audit(&tx, "auth.locked", "user", a->u.id, NULL, aj, "too_many_failed_sign_ins",
+        r = rs_tx_audit(&tx, "auth.locked", "user", a->u.id, NULL, aj,
+                        paused ? "too_many_failed_sign_ins_last_admin_paused"
+                               : "too_many_failed_sign_ins",
                         &e);
     if (r == 0 && a->s.lockout.notify_user) {
         char when[RS_TIME_STR_MAX + 32], fails[16];
@@ -472,6 +529,7 @@ static int record_success(struct rs_ctx *ctx, struct attempt *a, const struct rs
     }
     cr.failed_count = 0;
     cr.failed_first_at = 0;
+    cr.locked_until = 0;
     if (a->totp_step)
         cr.totp_last_step = a->totp_step;
     if (a->rehash) {
@@ -486,7 +544,7 @@ static int record_success(struct rs_ctx *ctx, struct attempt *a, const struct rs
     r = ops->cred_put(tx.conn, &cr, err);
     rs_credential_release(&cr);
     if (r == 0)
-        r = rs_session_create(ctx, &tx, &a->s, &a->u, flags, in->user_agent, &ret->session,
+        r = rs_session_create(ctx, &tx, &a->s, &a->u, flags, in->user_agent, 0, &ret->session,
                               ret->token, ret->csrf, err);
     if (r == 0)
         r = ops->user_set_last_login(tx.conn, a->u.id, now, err);
@@ -528,8 +586,13 @@ int rs_svc_login(struct rs_ctx *ctx, const struct rs_login_in *in, struct rs_log
     rs_user_init(&ret->user);
     *ret_retry_after = 0;
     int r = attempt_load(ctx, in, &a, ret_retry_after, err);
+    if (r == -RS_ETHROTTLED && strcmp(a.reason, "throttled_again") == 0) {
+        /* Refused again in the same window: logged, not audited, so a flood
+         * cannot fill the audit trail. */
+        goto out;
+    }
     if (r == -RS_ETHROTTLED) {
-        /* Audited (the reason only there); no hash is spent. */
+        /* Audited once per address and window; no hash is spent. */
         struct rs_tx tx;
         struct rs_error e2;
         rs_error_init(&e2);
@@ -618,6 +681,16 @@ int rs_svc_authenticate_session(struct rs_ctx *ctx, const char *token, const cha
         rs_user_release(&u);
         return refuse(err, "session user is not active");
     }
+    /* Address ranges hold for the whole session, not only at sign-in. */
+    if (ctx->client_ip[0]) {
+        bool allowed = true;
+        r = rs_svc_ip_allowed(ctx, u.id, ctx->client_ip, &allowed, err);
+        if (r < 0 || !allowed) {
+            rs_session_release(&se);
+            rs_user_release(&u);
+            return r < 0 ? r : refuse(err, "client address outside the allowed ranges");
+        }
+    }
     if (state_changing) {
         char want[RS_HASH_HEX];
         rs_session_csrf(token, want);
@@ -698,7 +771,7 @@ static int session_scope(struct rs_ctx *ctx, int64_t *user_id, enum rs_level nee
 int rs_svc_sessions_list(struct rs_ctx *ctx, int64_t user_id, struct rs_session **ret,
                          size_t *ret_n, struct rs_error *err)
 {
-    int r = session_scope(ctx, &user_id, RS_LEVEL_READ, err);
+    int r = session_scope(ctx, &user_id, RS_LEVEL_WRITE, err);
     if (r < 0)
         return r;
     struct rs_conn *c = rs_ctx_read_conn(ctx, err);
@@ -745,6 +818,20 @@ int rs_svc_session_end(struct rs_ctx *ctx, int64_t user_id, int64_t session_id,
     r = rs_tx_begin(ctx, &tx, err);
     if (r < 0)
         return r;
+    if (user_id != ctx->actor.user_id) {
+        struct rs_user u;
+        r = ctx->store->ops->user_get(tx.conn, user_id, &u, err);
+        if (r == 0) {
+            r = rs_svc_check_outranks(ctx, tx.conn, &u, "end the sessions of", err);
+            rs_user_release(&u);
+        }
+        if (r < 0 && r != -RS_ENOTFOUND) {
+            rs_tx_abort(&tx);
+            return r;
+        }
+        rs_error_init(err);
+        r = 0;
+    }
     r = ctx->store->ops->session_get(tx.conn, session_id, &se, err);
     if (r == 0 && se.user_id != user_id) {
         rs_session_release(&se);
@@ -789,9 +876,11 @@ int rs_svc_sessions_end_all(struct rs_ctx *ctx, int64_t user_id, int *ret_n,
         r = rs_error_set(err, RS_ENOTFOUND, "no user with id %lld", (long long)user_id);
     }
     if (r == 0) {
+        r = rs_svc_check_outranks(ctx, tx.conn, &u, "end the sessions of", err);
         rs_user_release(&u);
-        r = rs_sessions_end_user(ctx, &tx, user_id, 0, "ended_by_admin", ret_n, err);
     }
+    if (r == 0)
+        r = rs_sessions_end_user(ctx, &tx, user_id, 0, "ended_by_admin", ret_n, err);
     if (r < 0) {
         rs_tx_abort(&tx);
         return r;
@@ -812,4 +901,57 @@ int rs_sessions_end_user(struct rs_ctx *ctx, struct rs_tx *tx, int64_t user_id,
     if (r == 0 && ret_n)
         *ret_n = n;
     return r;
+}
+
+/* --- re-authentication (change-password, 2FA changes) --- */
+
+int rs_auth_budget_check(struct rs_ctx *ctx, struct rs_error *err)
+{
+    struct rs_conn *c = rs_ctx_read_conn(ctx, err);
+    if (!c)
+        return -RS_EUNAVAILABLE;
+    struct rs_auth_settings s;
+    int r = rs_auth_settings_load(ctx, c, &s, err);
+    if (r < 0)
+        return r;
+    int64_t now = rs_ctx_now(ctx), count = 0, start = 0;
+    _cleanup_free_ char *key = ip_key(ctx->client_ip);
+    r = ctx->store->ops->rate_hit(c, key, now, (int64_t)s.throttle.ip_window_seconds * 1000, 0,
+                                  &count, &start, err);
+    if (r == 0 && count >= s.throttle.ip_max_failures)
+        r = rs_error_set(err, RS_ETHROTTLED,
+                         "too many failed attempts from your address; try again later");
+    rs_auth_settings_release(&s);
+    rs_ctx_release(ctx);
+    return r;
+}
+
+void rs_reauth_failed(struct rs_ctx *ctx, const struct rs_user *u, const char *reason)
+{
+    struct attempt a;
+    struct rs_error e;
+    memset(&a, 0, sizeof(a));
+    rs_user_init(&a.u);
+    rs_error_init(&e);
+    struct rs_conn *c = rs_ctx_read_conn(ctx, &e);
+    if (!c || rs_auth_settings_load(ctx, c, &a.s, &e) < 0) {
+        rs_ctx_release(ctx);
+        rs_auth_settings_defaults(&a.s);
+    }
+    if (!c || ctx->store->ops->cred_get(c, u->id, &a.cr, &e) < 0)
+        rs_credential_init(&a.cr, u->id);
+    rs_ctx_release(ctx);
+    rs_user_copy(&a.u, u);
+    a.found = true;
+    a.count_failure = true;
+    a.reason = reason;
+    struct rs_login_in in = {.username = u->username};
+    int failures = 0;
+    rs_error_init(&e);
+    if (record_failure(ctx, &a, &in, &failures, &e) == 0 && failures)
+        maybe_lock(ctx, &a, failures);
+    else if (e.code != RS_OK)
+        rs_log(RS_LOG_WARN, "could not record a failed re-authentication", "request_id",
+               ctx->request_id, "detail", e.log_detail[0] ? e.log_detail : e.message, NULL);
+    attempt_release(&a);
 }

@@ -478,7 +478,12 @@ int rs_svc_user_update(struct rs_ctx *ctx, int64_t id, struct rs_user *patch, un
         rs_user_release(&after);
         return 0;
     }
-    if (changed & RS_UF_MANAGER)
+    /* Who answers to the account (its username, its email: where reset
+     * links go) is not for someone below its holder to change. */
+    if (changed & (RS_UF_USERNAME | RS_UF_EMAIL))
+        r = rs_svc_check_outranks(ctx, tx.conn, &before, "change the sign-in name or email of",
+                                  err);
+    if (r == 0 && (changed & RS_UF_MANAGER))
         r = check_manager(ctx, &tx, &after, err);
     if (r == 0 && (changed & RS_UF_ROLE))
         r = check_role(ctx, &tx, after.role, "role", err);
@@ -490,6 +495,9 @@ int rs_svc_user_update(struct rs_ctx *ctx, int64_t id, struct rs_user *patch, un
         r = rs_tx_access_changed(&tx, err);
     if (r == 0)
         r = write_change(ctx, &tx, &before, &after, changed, "user.update", NULL, err);
+    /* Links already sent went to the old address (or name): void them. */
+    if (r == 0 && (changed & RS_UF_EMAIL))
+        r = ctx->store->ops->token_void_user(tx.conn, id, NULL, rs_ctx_now(ctx), err);
     if (r == 0 && (changed & (RS_UF_TYPE | RS_UF_ROLE)))
         r = check_admin_remains(ctx, &tx, &before, err);
     if (r < 0)
@@ -605,10 +613,22 @@ int rs_svc_user_act(struct rs_ctx *ctx, int64_t id, int action, const char *reas
     if (r < 0)
         return r;
     struct rs_tx tx;
+    struct rs_user target;
     r = rs_tx_begin(ctx, &tx, err);
     if (r < 0)
         return r;
-    r = rs_user_act_tx(ctx, &tx, id, action, reason, note, expected_version, ret, err);
+    r = ctx->store->ops->user_get(tx.conn, id, &target, err);
+    if (r == 0) {
+        char what[32];
+        snprintf(what, sizeof(what), "%s", rs_action_name((enum rs_user_action)action));
+        r = rs_svc_check_outranks(ctx, tx.conn, &target, what, err);
+        rs_user_release(&target);
+    } else if (r == -RS_ENOTFOUND) {
+        rs_error_init(err);
+        r = 0; /* rs_user_act_tx answers 404 */
+    }
+    if (r == 0)
+        r = rs_user_act_tx(ctx, &tx, id, action, reason, note, expected_version, ret, err);
     if (r < 0) {
         rs_tx_abort(&tx);
         return r;
@@ -641,6 +661,8 @@ int rs_svc_user_erase(struct rs_ctx *ctx, int64_t id, const char *note, int64_t 
     if (r < 0)
         return r;
     r = load_for_change(ctx, &tx, id, expected_version, &before, err);
+    if (r == 0)
+        r = rs_svc_check_outranks(ctx, tx.conn, &before, "erase", err);
     if (r < 0)
         goto abort;
     rs_user_copy(&after, &before);

@@ -2990,8 +2990,9 @@ static int pg_mail_mark_sent(struct rs_conn *rc_conn, int64_t id, int64_t at, st
     pp_int(&p, at);
     pp_int(&p, id);
     return pg_exec_one(to_pg(rc_conn),
-                       "UPDATE outbox SET status = 'sent', sent_at = $1, attempts = attempts + 1"
-                       " WHERE id = $2",
+                       /* The message goes: it may carry live links. */
+                       "UPDATE outbox SET status = 'sent', sent_at = $1, attempts = attempts + 1,"
+                       " message = '' WHERE id = $2",
                        &p, err);
 }
 
@@ -3008,7 +3009,7 @@ static int pg_mail_mark_retry(struct rs_conn *rc_conn, int64_t id, int attempts,
     pp_int(&p, id);
     return pg_exec_one(to_pg(rc_conn),
                        give_up ? "UPDATE outbox SET attempts = $1, next_attempt_at = $2,"
-                                 " last_error = $3, status = 'failed' WHERE id = $4"
+                                 " last_error = $3, status = 'failed', message = '' WHERE id = $4"
                                : "UPDATE outbox SET attempts = $1, next_attempt_at = $2,"
                                  " last_error = $3 WHERE id = $4",
                        &p, err);

@@ -297,10 +297,12 @@ static const char *const stmt_sql[ST_COUNT] = {
                        "VALUES (?,?,?,?,?,?,'pending',0,?,0,'')",
     [ST_MAIL_DUE] = "SELECT " MAIL_COLS " FROM outbox WHERE status = 'pending' "
                     "AND next_attempt_at <= ? ORDER BY id LIMIT ?",
-    [ST_MAIL_SENT] = "UPDATE outbox SET status = 'sent', sent_at = ?, attempts = attempts + 1 "
-                     "WHERE id = ?",
-    [ST_MAIL_RETRY] = "UPDATE outbox SET attempts = ?, next_attempt_at = ?, last_error = ?, "
-                      "status = CASE WHEN ? THEN 'failed' ELSE status END WHERE id = ?",
+    /* The message goes once sent or given up: it may carry live links. */
+    [ST_MAIL_SENT] = "UPDATE outbox SET status = 'sent', sent_at = ?, attempts = attempts + 1, "
+                     "message = '' WHERE id = ?",
+    [ST_MAIL_RETRY] = "UPDATE outbox SET attempts = ?1, next_attempt_at = ?2, last_error = ?3, "
+                      "status = CASE WHEN ?4 THEN 'failed' ELSE status END, "
+                      "message = CASE WHEN ?4 THEN '' ELSE message END WHERE id = ?5",
     [ST_MAIL_LIST_ALL] = "SELECT " MAIL_COLS " FROM outbox ORDER BY id DESC LIMIT ?",
     [ST_MAIL_LIST_STATUS] = "SELECT " MAIL_COLS " FROM outbox WHERE status = ? "
                             "ORDER BY id DESC LIMIT ?",

@@ -135,10 +135,12 @@ def test_require_reset_allows_only_the_password_change(ctx):
     f.check(me.status == 200 and me.json.get("must_change_password") is True,
             "GET /auth/me: " + me.describe())
     f.check(s.get(AUTH + "/sessions").status == 200, "GET /auth/sessions refused")
+    # a user who must also enrol 2FA can do that first (contract: both are allowed)
+    f.check(s.get(AUTH + "/totp").status == 200, "GET /auth/totp refused")
     for label, r in (("GET own record", s.get(upath(u["id"]))),
                      ("GET users", s.get(USERS)),
-                     ("GET /auth/totp", s.get(AUTH + "/totp")),
-                     ("POST totp/enroll", s.post(AUTH + "/totp/enroll", {"password": pw}))):
+                     ("POST totp/recovery-codes",
+                      s.post(AUTH + "/totp/recovery-codes", {"password": pw}))):
         try:
             check_problem(r, 403)
             f.check(any(e.get("rule") == "password_change_required"

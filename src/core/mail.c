@@ -354,7 +354,8 @@ static bool is_wsp(char c)
 static int mailbox_parse(const char *mb, char **ret_name, char **ret_addr)
 {
     size_t len = strlen(mb);
-    if (len > 1000 || strpbrk(mb, "\r\n") || rs_utf8_length(mb, len) < 0)
+    /* Under 998 with "From: " in front, even when the name is not folded. */
+    if (len > 900 || strpbrk(mb, "\r\n") || rs_utf8_length(mb, len) < 0)
         return -1;
     const char *b = mb;
     const char *e = mb + len;
@@ -562,12 +563,14 @@ static void folded_ascii(struct buf *b, const char *s, size_t used)
     }
 }
 
-/* Whether s has a run of more than max bytes without a space. */
+/* Whether s has a run of more than max bytes where folding cannot break it:
+ * folding breaks only at a space that a word follows, so a run of spaces
+ * counts as part of the run. */
 static bool long_word(const char *s, size_t max)
 {
     size_t run = 0;
     for (; *s; s++) {
-        run = *s == ' ' ? 0 : run + 1;
+        run = *s == ' ' && s[1] && s[1] != ' ' ? 0 : run + 1;
         if (run > max)
             return true;
     }

@@ -328,7 +328,8 @@ static bool subject_plain(const char *s)
     for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
         if (*p < 0x20 || *p > 0x7e)
             return false;
-        run = *p == ' ' ? 0 : run + 1;
+        /* mail.c folds only at a space that a word follows */
+        run = *p == ' ' && p[1] && p[1] != ' ' ? 0 : run + 1;
         if (run > 900)
             return false;
     }

@@ -259,11 +259,14 @@ int rs_h_access_check(struct rs_call *call)
         r = rs_error_field(&call->err, RS_EBADREQUEST, "user_id", "required",
                            "give user_id or username");
     }
-    char *text = NULL;
+    json_t *o = NULL;
     if (r == 0)
-        r = rs_svc_access_check(&call->ctx, user_id, resource, need, &text, &call->err);
+        r = rs_svc_access_check(&call->ctx, user_id, resource, need, &o, &call->err);
     rs_query_release(&p);
-    return answer_text_json(call, r, text);
+    if (r < 0)
+        return rs_call_fail(call, r);
+    rs_call_json(call, 200, o);
+    return 0;
 }
 
 int rs_h_access_cache_clear(struct rs_call *call)

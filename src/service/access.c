@@ -349,7 +349,7 @@ int rs_svc_user_permissions(struct rs_ctx *ctx, int64_t id, char **ret_json, str
 }
 
 int rs_svc_access_check(struct rs_ctx *ctx, int64_t user_id, const char *resource,
-                        enum rs_level need, char **ret_json, struct rs_error *err)
+                        enum rs_level need, json_t **ret, struct rs_error *err)
 {
     int r = rs_svc_require(ctx, RS_RES_ROLES, RS_LEVEL_READ, err);
     if (r < 0)
@@ -381,7 +381,7 @@ int rs_svc_access_check(struct rs_ctx *ctx, int64_t user_id, const char *resourc
                      rs_level_name(l.level));
         json_object_set_new(o, "reason", json_string(reason));
     }
-    *ret_json = rs_json_text(o);
+    *ret = o; /* the hot path: no text round trip */
     return 0;
 }
 

@@ -152,6 +152,10 @@ int rs_svc_apikey_revoke(struct rs_ctx *ctx, int64_t id, struct rs_apikey *ret,
     int64_t now = rs_ctx_now(ctx);
     if (r == 0)
         r = ctx->store->ops->apikey_revoke(tx.conn, id, now, err);
+    /* Authentication caches keys under the access stamp: the bump makes this
+     * process drop the key at commit and every other within 50 ms. */
+    if (r == 0)
+        r = rs_tx_access_changed(&tx, err);
     if (r == 0) {
         char *before = rs_json_text(rs_apikey_to_json(&k));
         k.revoked_at = now;

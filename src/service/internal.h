@@ -93,4 +93,37 @@ int rs_ip_lists_for(struct rs_ctx *ctx, struct rs_conn *c, const struct rs_user 
 int rs_svc_ip_allowed(struct rs_ctx *ctx, int64_t user_id, const char *ip, bool *ret,
                       struct rs_error *err) RS_WUR;
 
+/* API keys as authentication last read them from the store (keycache.c):
+ * per process, 1024 slots chosen by key id (a newer key replaces an older
+ * one), thread-safe. An entry answers only under the access stamp
+ * (rs_access_stamp) taken before the store read, so revoking a key (which
+ * bumps the access version), a change of its owner's type or status, or a
+ * cache clear drops it: in this process at once, in others within the
+ * watcher's 50 ms. It also answers for at most RS_KEYCACHE_MAX_AGE_MS,
+ * which bounds how long an owner's old username (a rename bumps nothing)
+ * goes on reaching audit events. It holds the stored secret hash, not a
+ * verdict: the caller still compares the presented secret (constant time)
+ * and checks expiry and the owner's status on every request. */
+#define RS_KEYCACHE_MAX_AGE_MS 5000
+struct rs_cached_key {
+    int64_t id;
+    char key_id[RS_APIKEY_ID_LEN + 1];
+    unsigned char secret_hash[RS_APIKEY_HASH_BYTES];
+    int64_t user_id;
+    char username[RS_USERNAME_MAX * 4 + 1];
+    int owner_type;   /* enum rs_user_type */
+    int owner_status; /* enum rs_user_status */
+    int64_t expires_at;   /* 0: never */
+    int64_t revoked_at;   /* 0: not revoked */
+    int64_t last_used_at; /* as stored, or as a touch this process scheduled */
+};
+/* Copies into ret the entry for key_id if it was made under stamp and less
+ * than the maximum age before now; false (ret untouched) otherwise. */
+bool rs_keycache_get(const char *key_id, const int64_t stamp[2], int64_t now,
+                     struct rs_cached_key *ret);
+/* Stores k, read from the store at now after stamp was taken. */
+void rs_keycache_put(const struct rs_cached_key *k, const int64_t stamp[2], int64_t now);
+/* Records that a write of key id's last-used time `at` was scheduled. */
+void rs_keycache_touched(const char *key_id, int64_t id, int64_t at);
+
 #endif

@@ -105,7 +105,7 @@ void rs_access_watch_stop(void);
 int rs_svc_user_permissions(struct rs_ctx *ctx, int64_t id, char **ret_json,
                             struct rs_error *err) RS_WUR;
 int rs_svc_access_check(struct rs_ctx *ctx, int64_t user_id, const char *resource,
-                        enum rs_level need, char **ret_json, struct rs_error *err) RS_WUR;
+                        enum rs_level need, json_t **ret, struct rs_error *err) RS_WUR;
 int rs_svc_access_cache_clear(struct rs_ctx *ctx, struct rs_error *err) RS_WUR;
 
 /* Resources and roles (roles.c). */

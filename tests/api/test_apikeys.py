@@ -207,3 +207,146 @@ def test_api_key_input_errors(ctx):
     except AssertionError as e:
         f.items.append("GET api-keys without a token: %s" % e)
     f.raise_if_any()
+
+
+# ---------------------------------------------------------------------------
+# Authentication caches keys per process (src/service/keycache.c). These
+# prove that a cached key is still refused the moment it must be: revoked
+# (here at once, in another process within 1 s), expired, its owner
+# deactivated, or presented with a wrong secret.
+
+PROBE = "/api/v1/users?limit=1"
+
+
+def warm(kc, times=5):
+    """Uses a key a few times so the server has it cached."""
+    for _ in range(times):
+        expect_status(kc.get(PROBE), 200)
+
+
+def new_token(c, username=None, **kw):
+    body = {"name": "kc-" + unique_tag()}
+    if username:
+        body["username"] = username
+    body.update(kw)
+    r = c.post(KEYS, body)
+    expect_status(r, 201)
+    return r.json
+
+
+def test_cached_key_still_compares_its_secret(ctx):
+    c = ctx.client()
+    k = new_token(c)
+    kc = ctx.client(token=k["token"])
+    warm(kc)
+    m = TOKEN.match(k["token"])
+    secret = m.group(2)
+    wrong = secret[:-1] + ("A" if secret[-1] != "A" else "B")
+    f = Failures()
+    for label, tok in (("last character changed", "rsk_%s_%s" % (m.group(1), wrong)),
+                       ("all zero secret", "rsk_%s_%s" % (m.group(1), "A" * 43))):
+        try:
+            expect_401(ctx.client(token=tok).get(PROBE))
+        except AssertionError as e:
+            f.items.append("cached key id with a wrong secret (%s): %s" % (label, e))
+    f.check(kc.get(PROBE).status == 200, "the right secret after the wrong ones")
+    f.raise_if_any()
+
+
+def test_revoked_cached_key_stops_at_once(ctx):
+    c = ctx.client()
+    k = new_token(c)
+    kc = ctx.client(token=k["token"])
+    warm(kc)
+    access = "/api/v1/access/check?user_id=%d&resource=users&level=read" % k["user_id"]
+    expect_status(kc.get(access), 200)
+    expect_status(revoke_key(c, k["id"]), 200)
+    f = Failures()
+    # the very next requests, on fresh and on kept-alive connections
+    for label, r in (("GET users", kc.get(PROBE)), ("access check", kc.get(access)),
+                     ("GET users again", ctx.client(token=k["token"]).get(PROBE))):
+        try:
+            expect_401(r)
+        except AssertionError as e:
+            f.items.append("revoked cached key, %s: %s" % (label, e))
+    f.raise_if_any()
+
+
+def test_revoked_key_stops_on_another_process_within_1s(ctx):
+    """Two processes on one database: a key cached by B stops on B within
+    1 s of being revoked through A (the access version bump; B's watcher
+    polls it every 50 ms)."""
+    a = ctx.new_server(name="keys_a")
+    b = ctx.new_server(db_url=a.db_url, admin_token=a.admin_token, name="keys_b")
+    k = new_token(a.client())
+    kb = b.client(token=k["token"])
+    warm(kb)
+    warm(a.client(token=k["token"]), 2)
+    other = new_token(a.client())
+    warm(b.client(token=other["token"]), 2)
+    expect_status(revoke_key(a.client(), k["id"]), 200)
+    f = Failures()
+    try:
+        expect_401(a.client(token=k["token"]).get(PROBE))
+    except AssertionError as e:
+        f.items.append("on A, which revoked it: %s" % e)
+    t0 = time.monotonic()
+    last = None
+    while time.monotonic() - t0 < 1.0:
+        last = kb.get(PROBE)
+        if last.status == 401:
+            break
+        time.sleep(0.02)
+    f.check(last is not None and last.status == 401,
+            "on B the revoked key still answered %s after %.2f s: %s"
+            % (last.status if last else None, time.monotonic() - t0,
+               last.describe() if last else ""))
+    # other keys keep working on both
+    f.check(b.client(token=other["token"]).get(PROBE).status == 200, "another key on B")
+    f.check(a.client().get(PROBE).status == 200, "the admin key on A")
+    f.raise_if_any()
+
+
+def test_cached_key_stops_at_its_expiry(ctx):
+    """The key is used right up to its expiry (so the server has it cached,
+    fresh) and must be refused from that instant on."""
+    c = ctx.client()
+    exp = int(time.time()) + 2
+    k = new_token(c, expires_at=rfc3339(exp))
+    kc = ctx.client(token=k["token"])
+    ok = 0
+    while time.time() < exp - 0.15:
+        r = kc.get(PROBE)
+        expect_status(r, 200)
+        ok += 1
+        time.sleep(0.05)
+    expect(ok >= 3, "the key was used only %d times before its expiry" % ok)
+    time.sleep(max(0.0, exp + 0.05 - time.time()))
+    expect_401(kc.get(PROBE))
+    expect_401(ctx.client(token=k["token"]).get(PROBE))
+
+
+def test_deactivated_owners_cached_key_stops_at_once(ctx):
+    c = ctx.client()
+    u = create_user(c, "kd" + unique_tag(), first_name="Dee", last_name="Active", type="admin")
+    k = new_token(c, u["username"])
+    kc = ctx.client(token=k["token"])
+    warm(kc)
+    r = c.post("/api/v1/users/%d/deactivate" % u["id"], {"reason": "left_company"})
+    expect_status(r, 200)
+    f = Failures()
+    try:
+        expect_401(kc.get(PROBE))
+    except AssertionError as e:
+        f.items.append("deactivated owner's key, next request: %s" % e)
+    # and back on reactivation (the key itself was never revoked)
+    r = c.post("/api/v1/users/%d/reactivate" % u["id"], {})
+    expect_status(r, 200)
+    f.check(kc.get(PROBE).status == 200, "the key after the owner's reactivation")
+    # a lock stops it too
+    expect_status(c.post("/api/v1/users/%d/lock" % u["id"], {}), 200)
+    try:
+        expect_401(kc.get(PROBE))
+    except AssertionError as e:
+        f.items.append("locked owner's key, next request: %s" % e)
+    f.raise_if_any()

@@ -2,7 +2,11 @@
  * connection per message, no signals (threads), bounded in time. The last
  * reply line the server sent is kept (debug callback) so a refusal reads as
  * the server's own words, e.g. "535 5.7.8 Authentication failed". */
+/* Without curl's type-checking macros the calls below can go through the
+ * function pointers of the table loaded on first use. */
+#define CURL_DISABLE_TYPECHECK 1
 #include <curl/curl.h>
+#include <dlfcn.h>
 #include <pthread.h>
 #include <stdio.h>
 
@@ -11,12 +15,64 @@
 #define SMTP_DEFAULT_TIMEOUT_MS 10000
 #define SMTP_REPLY_MAX 300
 
+/* libcurl is loaded on the first send (as libpq is on the first postgres://
+ * URL): linking it maps GnuTLS, Kerberos, the LDAP client, libssh2 and more
+ * into every process, about 4 MB of resident memory a daemon that may never
+ * send mail does not need. */
+static struct {
+    __typeof__(curl_global_init) *global_init;
+    __typeof__(curl_easy_init) *easy_init;
+    __typeof__(curl_easy_setopt) *easy_setopt;
+    __typeof__(curl_easy_perform) *easy_perform;
+    __typeof__(curl_easy_getinfo) *easy_getinfo;
+    __typeof__(curl_easy_cleanup) *easy_cleanup;
+    __typeof__(curl_easy_strerror) *easy_strerror;
+    __typeof__(curl_slist_append) *slist_append;
+    __typeof__(curl_slist_free_all) *slist_free_all;
+} lc;
+#define curl_global_init (lc.global_init)
+#define curl_easy_init (lc.easy_init)
+#undef curl_easy_setopt
+#define curl_easy_setopt (lc.easy_setopt)
+#define curl_easy_perform (lc.easy_perform)
+#undef curl_easy_getinfo
+#define curl_easy_getinfo (lc.easy_getinfo)
+#define curl_easy_cleanup (lc.easy_cleanup)
+#define curl_easy_strerror (lc.easy_strerror)
+#define curl_slist_append (lc.slist_append)
+#define curl_slist_free_all (lc.slist_free_all)
+
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
 static CURLcode curl_init_result = CURLE_FAILED_INIT;
+static char curl_load_error[256];
+
+static bool curl_load(void)
+{
+    void *h = dlopen("libcurl.so.4", RTLD_NOW | RTLD_LOCAL);
+    if (!h) {
+        snprintf(curl_load_error, sizeof(curl_load_error),
+                 "libcurl is not installed (Debian package libcurl4): %s", dlerror());
+        return false;
+    }
+    static const char *const names[] = {
+        "curl_global_init",  "curl_easy_init",     "curl_easy_setopt",
+        "curl_easy_perform", "curl_easy_getinfo",  "curl_easy_cleanup",
+        "curl_easy_strerror", "curl_slist_append", "curl_slist_free_all"};
+    void **slots = (void **)&lc;
+    for (size_t i = 0; i < RS_ARRAY_LEN(names); i++) {
+        slots[i] = dlsym(h, names[i]);
+        if (!slots[i]) {
+            snprintf(curl_load_error, sizeof(curl_load_error), "libcurl lacks %s", names[i]);
+            return false;
+        }
+    }
+    return true;
+}
 
 static void curl_init(void)
 {
-    curl_init_result = curl_global_init(CURL_GLOBAL_DEFAULT);
+    if (curl_load())
+        curl_init_result = curl_global_init(CURL_GLOBAL_DEFAULT);
 }
 
 struct upload {
@@ -77,6 +133,8 @@ int rs_smtp_send(const struct rs_smtp_config *cfg, const char *rcpt, const char 
                  struct rs_error *err)
 {
     pthread_once(&curl_once, curl_init);
+    if (curl_load_error[0])
+        return rs_error_set(err, RS_EUNAVAILABLE, "cannot send mail: %s", curl_load_error);
     if (curl_init_result != CURLE_OK)
         return rs_error_set(err, RS_EUNAVAILABLE, "could not initialise libcurl: %s",
                             curl_easy_strerror(curl_init_result));

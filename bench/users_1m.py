@@ -789,15 +789,14 @@ def sqlite_queries(plan):
         ("list count: " + d0["name"], "SELECT count(*) FROM users WHERE 1=1 AND department = ?",
          (d0["name"],)),
         ("list deep page (cursor at the middle): " + d0["name"],
-         f"SELECT {SQ_COLS} FROM users WHERE 1=1 AND department = ? AND ((last_name > ?) OR "
-         "(last_name = ? AND id > ?)) ORDER BY last_name, id LIMIT 51",
-         (d0["name"], d0["mid_last_name"], d0["mid_last_name"], d0["mid_id"])),
+         f"SELECT {SQ_COLS} FROM users WHERE 1=1 AND department = ? AND (last_name, id) > (?, ?) "
+         "ORDER BY last_name, id LIMIT 51",
+         (d0["name"], d0["mid_last_name"], d0["mid_id"])),
         (f"search page: q={s3['q']}",
-         f"SELECT {SQ_COLS} FROM users WHERE 1=1 AND id IN (SELECT rowid FROM users_fts WHERE "
-         "users_fts MATCH ?) ORDER BY id LIMIT 51", (fts(s3["q"]),)),
+         f"SELECT {SQ_COLS} FROM users_fts JOIN users ON users.id = users_fts.rowid WHERE "
+         "users_fts MATCH ? ORDER BY users_fts.rowid LIMIT 51", (fts(s3["q"]),)),
         (f"search count: q={s3['q']}",
-         "SELECT count(*) FROM users WHERE 1=1 AND id IN (SELECT rowid FROM users_fts WHERE "
-         "users_fts MATCH ?)", (fts(s3["q"]),)),
+         "SELECT count(*) FROM users_fts WHERE users_fts MATCH ?", (fts(s3["q"]),)),
         (f"search page, 2 chars: q={s2['q']}",
          f"SELECT {SQ_COLS} FROM users WHERE 1=1 AND search_key LIKE ? ESCAPE '\\' ORDER BY id LIMIT 51",
          (like(s2["q"]),)),
@@ -844,10 +843,10 @@ def cmd_explain_sqlite(args):
     cq, pq = [], []
     for s in plan["search"][:40]:
         p = ('"' + s["q"].casefold().replace('"', '""') + '"',)
-        cq.append(_time_sqlite(db, "SELECT count(*) FROM users WHERE 1=1 AND id IN (SELECT rowid "
-                                   "FROM users_fts WHERE users_fts MATCH ?)", p, 1))
-        pq.append(_time_sqlite(db, f"SELECT {SQ_COLS} FROM users WHERE 1=1 AND id IN (SELECT rowid FROM "
-                                   "users_fts WHERE users_fts MATCH ?) ORDER BY id LIMIT 51", p, 1))
+        cq.append(_time_sqlite(db, "SELECT count(*) FROM users_fts WHERE users_fts MATCH ?", p, 1))
+        pq.append(_time_sqlite(db, f"SELECT {SQ_COLS} FROM users_fts JOIN users ON users.id = "
+                                   "users_fts.rowid WHERE users_fts MATCH ? ORDER BY users_fts.rowid "
+                                   "LIMIT 51", p, 1))
     tools.record(args.results, "sqlite", "sql_search_ms", {"count_p50": pct(cq, 50), "page_p50": pct(pq, 50)})
     tools.record(args.results, "sqlite", "sql_count_by_department", counts)
     tools.record(args.results, "sqlite", "sql_timings", timings)
@@ -855,32 +854,34 @@ def cmd_explain_sqlite(args):
                f"page median {pct(pq, 50):.2f} ms")
     out.append("")
     # Candidate fixes: NOT what the server runs; same results (checked), timed the same way.
-    out.append("== candidate rewrites (not what the server runs today; same rows, checked) ==")
+    out.append("== other forms (not what the server runs; same rows where checked) ==")
     alt = {}
     d0 = plan["departments"][0]
     s3 = next(s for s in plan["search"] if s["kind"] == "last_name")
     now = dict((lbl, (sql, prm)) for lbl, sql, prm in sqlite_queries(plan))
     fts3 = ('"' + s3["q"].casefold().replace('"', '""') + '"',)
     cands = [
-        ("deep page, row-value keyset: (last_name, id) > (?, ?)",
-         f"SELECT {SQ_COLS} FROM users WHERE 1=1 AND department = ? AND (last_name, id) > (?, ?) "
-         "ORDER BY last_name, id LIMIT 51", (d0["name"], d0["mid_last_name"], d0["mid_id"]),
+        ("deep page, the OR form (mixed directions; before 0005): (k > ?) OR (k = ? AND id > ?)",
+         f"SELECT {SQ_COLS} FROM users WHERE 1=1 AND department = ? AND ((last_name > ?) OR "
+         "(last_name = ? AND id > ?)) ORDER BY last_name, id LIMIT 51",
+         (d0["name"], d0["mid_last_name"], d0["mid_last_name"], d0["mid_id"]),
          "list deep page (cursor at the middle): " + d0["name"], False),
         ("list count capped at 10,001 rows: count(*) FROM (SELECT 1 ... LIMIT 10001)",
          "SELECT count(*) FROM (SELECT 1 FROM users WHERE 1=1 AND department = ? LIMIT 10001)",
          (d0["name"],), None, None),  # capped: 10,001 where the exact count is larger
-        (f"search count on the FTS table alone (q is the only filter): q={s3['q']}",
-         "SELECT count(*) FROM users_fts WHERE users_fts MATCH ?", fts3, f"search count: q={s3['q']}", False),
-        (f"search page driven by FTS in rowid order, stops at 51: q={s3['q']}",
-         f"SELECT {SQ_COLS.replace('id, ', 'users.id, ', 1)} FROM users_fts JOIN users ON users.id = users_fts.rowid "
-         "WHERE users_fts MATCH ? ORDER BY users_fts.rowid LIMIT 51", fts3, f"search page: q={s3['q']}", False),
+        (f"search count joined to users (other filters, or before 0005): q={s3['q']}",
+         "SELECT count(*) FROM users WHERE 1=1 AND id IN (SELECT rowid FROM users_fts WHERE users_fts MATCH ?)",
+         fts3, f"search count: q={s3['q']}", False),
+        (f"search page, id IN (FTS) then ORDER BY id (sorts other than id, or before 0005): q={s3['q']}",
+         f"SELECT {SQ_COLS} FROM users WHERE 1=1 AND id IN (SELECT rowid FROM users_fts WHERE "
+         "users_fts MATCH ?) ORDER BY id LIMIT 51", fts3, f"search page: q={s3['q']}", False),
         ("search page driven by FTS, q=exa (in every row)",
          f"SELECT {SQ_COLS.replace('id, ', 'users.id, ', 1)} FROM users_fts JOIN users ON users.id = users_fts.rowid "
          "WHERE users_fts MATCH ? ORDER BY users_fts.rowid LIMIT 51", ('"exa"',), None, None),
-        ("search page as the server runs it, q=exa",
+        ("search page, id IN (FTS) form, q=exa",
          f"SELECT {SQ_COLS} FROM users WHERE 1=1 AND id IN (SELECT rowid FROM users_fts WHERE "
          "users_fts MATCH ?) ORDER BY id LIMIT 51", ('"exa"',), None, None),
-        ("search count as the server runs it, q=exa",
+        ("search count joined to users, q=exa",
          "SELECT count(*) FROM users WHERE 1=1 AND id IN (SELECT rowid FROM users_fts WHERE users_fts MATCH ?)",
          ('"exa"',), None, None),
         ("search count on the FTS table alone, q=exa", "SELECT count(*) FROM users_fts WHERE users_fts MATCH ?",
@@ -920,8 +921,8 @@ def pg_queries(plan):
         ("list page 1: " + d0["name"],
          f"SELECT {PG_COLS} FROM users WHERE TRUE{dep} ORDER BY last_name COLLATE \"C\" ASC, id ASC LIMIT 51"),
         ("list deep page (cursor at the middle): " + d0["name"],
-         f"SELECT {PG_COLS} FROM users WHERE TRUE{dep} AND ((last_name COLLATE \"C\" > {lit(d0['mid_last_name'])})"
-         f" OR (last_name COLLATE \"C\" = {lit(d0['mid_last_name'])} AND id > {d0['mid_id']}))"
+         f"SELECT {PG_COLS} FROM users WHERE TRUE{dep} AND "
+         f"(last_name COLLATE \"C\", id) > ({lit(d0['mid_last_name'])}, {d0['mid_id']})"
          " ORDER BY last_name COLLATE \"C\" ASC, id ASC LIMIT 51"),
         (f"search count: q={s3['q']}", f"SELECT count(*) FROM users WHERE TRUE{like(s3['q'])}"),
         (f"search page: q={s3['q']}",
@@ -970,16 +971,17 @@ def cmd_explain_pg(args):
     tools.record(args.results, "postgres", "sql_timings", timings)
     # Candidate fixes: NOT what the server runs.
     out.append("")
-    out.append("== candidate rewrites (not what the server runs today) ==")
+    out.append("== other forms (not what the server runs) ==")
     d0 = plan["departments"][0]
     lit = lambda v: "'" + v.replace("'", "''") + "'"  # noqa: E731
     rare = plan.get("search_rare") or min(plan["search"], key=lambda s: (s["kind"] != "employee_id", -len(s["q"])))
     like = lambda q: (" AND search_key LIKE '%' || " + lit(q.casefold().replace("\\", "\\\\").replace("%", "\\%")  # noqa: E731
                                                            .replace("_", "\\_")) + "::text || '%' ESCAPE E'\\\\'")
     cands = [
-        ("deep page, row-value keyset: (last_name COLLATE \"C\", id) > ($1, $2)",
+        ("deep page, the OR form (mixed directions; before 0005)",
          f"SELECT {PG_COLS} FROM users WHERE TRUE AND department = {lit(d0['name'])} AND "
-         f"(last_name COLLATE \"C\", id) > ({lit(d0['mid_last_name'])}, {d0['mid_id']}) "
+         f"((last_name COLLATE \"C\" > {lit(d0['mid_last_name'])}) OR (last_name COLLATE \"C\" = "
+         f"{lit(d0['mid_last_name'])} AND id > {d0['mid_id']})) "
          "ORDER BY last_name COLLATE \"C\" ASC, id ASC LIMIT 51"),
         ("list count capped at 10,001 rows",
          f"SELECT count(*) FROM (SELECT 1 FROM users WHERE TRUE AND department = {lit(d0['name'])} LIMIT 10001) s"),
@@ -1228,7 +1230,7 @@ def cmd_report(args):
     for b in cols:
         t = res.get(b, {}).get("sql_alternatives")
         if t:
-            lines.append(f"{b}: candidate rewrites of that SQL (not what the server runs; plans in users_1m_plans.txt), ms")
+            lines.append(f"{b}: other forms of that SQL (not what the server runs; plans in users_1m_plans.txt), ms")
             for k, v in t.items():
                 lines.append(f"  {k[:78]:<78} {_ms(v)}")
             lines.append("")

@@ -26,6 +26,9 @@
 #   BENCH_1M_NO_CACHE=1        regenerate the SQLite data set even if cached
 #   BENCH_1M_WAIT_QUIET=0      before each backend's runs, wait up to this many
 #                              seconds for the machine to be < 30% busy (shared machines)
+#   BENCH_1M_UPGRADE=1         when no cached data set matches this binary's schema,
+#                              upgrade the newest other cached one with `roster migrate`
+#                              instead of loading a million users again (see README_1m.md)
 #   BENCH_1M_LOAD_DIR=DIR      where the SQLite file is built during the load
 #                              (default: /dev/shm when it has room, else bench/.run)
 #   BENCH_PG_BIN=/usr/lib/postgresql/15/bin
@@ -263,6 +266,37 @@ measure() { # BACKEND DBURL TOKEN
 # ---------------------------------------------------------------- the SQLite data set
 SRC_DB="" # the generated 1M file (cache or work), never measured on directly
 
+# BENCH_1M_UPGRADE: the newest cached data set of another schema (the same
+# generator and seed), copied and brought to this binary's schema by
+# `roster migrate`, as an operator's upgrade would; cached under this
+# schema's key with "upgraded_from" in its .load.json.
+upgrade_dataset() { # CACHE_DB
+    local cdb=$1 old db t0 secs
+    old=$(ls -t "$CACHE/users_1m-$USERS-"*.db 2>/dev/null | grep -vF "$cdb" | head -1)
+    [ -n "$old" ] && [ -f "$old.load.json" ] || return 1
+    db="$WORK/upgrade.db"
+    rm -f "$db" "$db-wal" "$db-shm"
+    say "sqlite: upgrading the cached data set $old with roster migrate"
+    cp "$old" "$db" || return 1
+    t0=$(date +%s%N)
+    if ! timeout 1800 "$BIN" migrate --db "sqlite:$db" >"$LOGS/upgrade-migrate.out" 2>&1; then
+        say "roster migrate of $old failed (see $LOGS/upgrade-migrate.out); loading instead"
+        rm -f "$db" "$db-wal" "$db-shm"
+        return 1
+    fi
+    secs=$(( ($(date +%s%N) - t0) / 1000000 ))
+    sqlite3 "$db" "PRAGMA wal_checkpoint(TRUNCATE); PRAGMA journal_mode=DELETE;" >/dev/null 2>&1
+    rm -f "$db-wal" "$db-shm"
+    "$PY" -c 'import json,sys; d=json.load(open(sys.argv[1])); d["upgraded_from"]=sys.argv[2]; d["migrate_ms"]=int(sys.argv[3]); print(json.dumps(d))' \
+        "$old.load.json" "$(basename "$old")" "$secs" >"$cdb.load.json.tmp" || return 1
+    mv "$db" "$cdb" && mv "$cdb.load.json.tmp" "$cdb.load.json"
+    SRC_DB=$cdb
+    say "sqlite: upgraded in $((secs / 1000)) s; cached as $cdb"
+    record sqlite dataset "cached, upgraded (API load $(json_field "$(cat "$cdb.load.json")" created_per_s)/s)"
+    record sqlite notes "data set: $(basename "$old") (made by POST /api/v1/users at $(json_field "$(cat "$cdb.load.json")" created_per_s)/s under an older schema) brought to this schema by roster migrate in $((secs / 1000)) s"
+    return 0
+}
+
 make_dataset() {
     local key="" probe="$WORK/schema-probe.db" cdb ldir db sum token pid
     if timeout 60 "$BIN" migrate --db "sqlite:$probe" >"$LOGS/migrate-probe.out" 2>&1 && [ -f "$probe" ]; then
@@ -275,8 +309,17 @@ make_dataset() {
     if [ -n "$key" ] && [ -z "${BENCH_1M_NO_CACHE:-}" ] && [ -f "$cdb" ] && [ -f "$cdb.load.json" ]; then
         say "sqlite: using the cached data set $cdb"
         SRC_DB=$cdb
+        if [ -n "$(json_field "$(cat "$cdb.load.json")" upgraded_from)" ]; then
+            record sqlite dataset "cached, upgraded (API load $(json_field "$(cat "$cdb.load.json")" created_per_s)/s)"
+            record sqlite notes "data set: a cached copy of $cdb: $(json_field "$(cat "$cdb.load.json")" upgraded_from) (POST /api/v1/users at $(json_field "$(cat "$cdb.load.json")" created_per_s)/s) upgraded by roster migrate in $(( $(json_field "$(cat "$cdb.load.json")" migrate_ms) / 1000 )) s"
+            return 0
+        fi
         record sqlite dataset "cached (API load, $(json_field "$(cat "$cdb.load.json")" created_per_s)/s)"
         record sqlite notes "data set: a cached copy of $cdb, made by POST /api/v1/users from $(json_field "$(cat "$cdb.load.json")" workers) clients at $(json_field "$(cat "$cdb.load.json")" created_per_s)/s (creates/s per tenth of the load: $(json_field "$(cat "$cdb.load.json")" rate_per_tenth))"
+        return 0
+    fi
+
+    if [ -n "$key" ] && [ -n "${BENCH_1M_UPGRADE:-}" ] && [ -z "${BENCH_1M_NO_CACHE:-}" ] && upgrade_dataset "$cdb"; then
         return 0
     fi
 

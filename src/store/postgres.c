@@ -2935,6 +2935,13 @@ static int pg_rate_reset(struct rs_conn *rc_conn, const char *key, struct rs_err
     return pg_exec(to_pg(rc_conn), "DELETE FROM rate_limits WHERE key = $1", &p, err);
 }
 
+static int pg_rate_purge(struct rs_conn *rc_conn, int64_t before, struct rs_error *err)
+{
+    struct pg_params p = {0};
+    pp_int(&p, before);
+    return pg_exec(to_pg(rc_conn), "DELETE FROM rate_limits WHERE window_start < $1", &p, err);
+}
+
 #define MAIL_COLS                                                                                  \
     "id, created_at, kind, user_id, to_addr, subject, message, status, attempts,"                  \
     " next_attempt_at, sent_at, last_error"
@@ -3170,6 +3177,7 @@ static const struct rs_store_ops pg_ops = {
     .token_void_user = pg_token_void_user,
     .rate_hit = pg_rate_hit,
     .rate_reset = pg_rate_reset,
+    .rate_purge = pg_rate_purge,
     .mail_insert = pg_mail_insert,
     .mail_due = pg_mail_due,
     .mail_mark_sent = pg_mail_mark_sent,

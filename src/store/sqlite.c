@@ -99,6 +99,7 @@ enum stmt_id {
     ST_RATE_HIT,
     ST_RATE_GET,
     ST_RATE_RESET,
+    ST_RATE_PURGE,
     ST_MAIL_INSERT,
     ST_MAIL_DUE,
     ST_MAIL_SENT,
@@ -292,6 +293,7 @@ static const char *const stmt_sql[ST_COUNT] = {
                     "RETURNING count, window_start",
     [ST_RATE_GET] = "SELECT count, window_start FROM rate_limits WHERE key = ?",
     [ST_RATE_RESET] = "DELETE FROM rate_limits WHERE key = ?",
+    [ST_RATE_PURGE] = "DELETE FROM rate_limits WHERE window_start < ?",
     [ST_MAIL_INSERT] = "INSERT INTO outbox (created_at, kind, user_id, to_addr, subject, message, "
                        "status, attempts, next_attempt_at, sent_at, last_error) "
                        "VALUES (?,?,?,?,?,?,'pending',0,?,0,'')",
@@ -2788,6 +2790,17 @@ static int sq_rate_reset(struct rs_conn *cb, const char *key, struct rs_error *e
     return n < 0 ? n : 0;
 }
 
+static int sq_rate_purge(struct rs_conn *cb, int64_t before, struct rs_error *err)
+{
+    struct sq_conn *c = CONN(cb);
+    sqlite3_stmt *st = stmt(c, ST_RATE_PURGE, err);
+    if (!st)
+        return -RS_EINTERNAL;
+    sqlite3_bind_int64(st, 1, before);
+    int n = step_write(c, st, "purge rate limits", err);
+    return n < 0 ? n : 0;
+}
+
 static void read_mail_item(sqlite3_stmt *st, void *item)
 {
     struct rs_mail *m = item;
@@ -3001,6 +3014,7 @@ static const struct rs_store_ops sqlite_ops = {
     .token_void_user = sq_token_void_user,
     .rate_hit = sq_rate_hit,
     .rate_reset = sq_rate_reset,
+    .rate_purge = sq_rate_purge,
     .mail_insert = sq_mail_insert,
     .mail_due = sq_mail_due,
     .mail_mark_sent = sq_mail_mark_sent,

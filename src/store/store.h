@@ -259,6 +259,8 @@ struct rs_store_ops {
     int (*rate_hit)(struct rs_conn *c, const char *key, int64_t now, int64_t window_ms, int add,
                     int64_t *ret_count, int64_t *ret_window_start, struct rs_error *err);
     int (*rate_reset)(struct rs_conn *c, const char *key, struct rs_error *err);
+    /* Deletes counters whose window started before `before` (housekeeping). */
+    int (*rate_purge)(struct rs_conn *c, int64_t before, struct rs_error *err);
 
     /* The outbox. insert sets m->id (status pending). due: pending with
      * next_attempt_at <= now, oldest first. mark_*: autocommit allowed. */

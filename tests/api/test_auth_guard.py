@@ -154,3 +154,33 @@ def test_address_ranges_hold_for_open_sessions(ctx):
     check_problem(s.me(), 401)
     expect_status(c.request("PUT", upath(u["id"], "/ip-ranges"), json_body={"ranges": []}), 200)
     expect_status(s.me(), 200)
+
+
+def test_old_rate_counters_are_purged(ctx):
+    """Failure counters do not pile up: the sessions job drops windows that
+    ended long ago (checked in the SQLite file itself)."""
+    import sqlite3
+    import time
+    env = auth_env(ctx)
+    url = env.server.db_url
+    if not url.startswith("sqlite:"):
+        ctx.skip("reads the SQLite file (PostgreSQL runs the same statement)")
+    path = url[len("sqlite:"):]
+    check_generic_401(env.session().login("nobody-" + unique_tag(), "not a password at all"))
+
+    def rows():
+        db = sqlite3.connect(path, timeout=10)
+        try:
+            return db.execute("SELECT count(*) FROM rate_limits WHERE key LIKE 'login-ip:%'"
+                              ).fetchone()[0]
+        finally:
+            db.close()
+    expect(rows() >= 1, "no failure counter recorded")
+    try:
+        env.advance(3 * 3600 * 1000)
+        deadline = time.monotonic() + 10
+        while rows() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        expect_eq(rows(), 0, "failure counters three hours after their window")
+    finally:
+        env.set_clock(0)

@@ -198,6 +198,8 @@ int rs_role_decode(json_t *obj, const struct rs_role *existing, char *const *res
             }
         } else if (strcmp(key, "name") == 0) {
             fr = take_text(key, v, RS_ROLE_NAME_MAX, false, &r.name, err);
+            if (fr == 0)
+                fr = rs_text_check(r.name, key, 1, RS_ROLE_NAME_MAX, err);
         } else if (strcmp(key, "description") == 0) {
             fr = take_text(key, v, 1000, true, &r.description, err);
         } else if (strcmp(key, "permissions") == 0) {

@@ -73,6 +73,8 @@ int rs_group_decode(json_t *obj, const struct rs_group *existing, struct rs_grou
                 fr = rs_error_field(err, RS_EVALIDATION, key, "max_length",
                                     "%s must be at most %d characters", key,
                                     is_name ? RS_GROUP_NAME_MAX : 1000);
+            else if (is_name)
+                fr = rs_text_check(clean, key, 1, RS_GROUP_NAME_MAX, err);
             if (fr == 0) {
                 free(*dst);
                 *dst = clean ? clean : rs_xstrdup("");
@@ -115,8 +117,22 @@ int rs_group_decode(json_t *obj, const struct rs_group *existing, struct rs_grou
                 }
             }
             if (fr == 0) {
+                /* A role named twice is held once. */
                 json_decref(g.roles);
-                g.roles = json_deep_copy(v);
+                g.roles = json_array();
+                json_array_foreach(v, i, k)
+                {
+                    bool dup = false;
+                    size_t j;
+                    json_t *seen;
+                    json_array_foreach(g.roles, j, seen)
+                    {
+                        if (json_equal(seen, k))
+                            dup = true;
+                    }
+                    if (!dup)
+                        json_array_append(g.roles, k);
+                }
             }
         } else if (strcmp(key, "id") == 0 || strcmp(key, "member_count") == 0 ||
                    strcmp(key, "created_at") == 0 || strcmp(key, "updated_at") == 0 ||

@@ -296,6 +296,13 @@ static void check_text(const char *v, const char *field, long min, long max, str
     }
 }
 
+int rs_text_check(const char *v, const char *field, long min, long max, struct rs_error *err)
+{
+    int before = err->nfields;
+    check_text(v, field, min, max, err);
+    return err->nfields > before ? -RS_EVALIDATION : 0;
+}
+
 static bool is_letter_or_digit(utf8proc_int32_t cp)
 {
     switch (utf8proc_category(cp)) {

@@ -146,6 +146,11 @@ char *rs_user_display_name(const struct rs_user *u);
 /* Free text as stored: NFC, trimmed of white space. NULL when s is NULL,
  * blank or not valid UTF-8 (callers treat blank as absent). */
 char *rs_text_clean(const char *s);
+/* 422 naming field unless v is valid UTF-8 of min..max code points without
+ * control or format characters (the rule names use: required, min_length,
+ * max_length, encoding, characters). */
+int rs_text_check(const char *v, const char *field, long min, long max,
+                  struct rs_error *err) RS_WUR;
 
 /* The uniqueness key of a username or email: NFKC case fold, so "ÅSA",
  * "åsa" and "a\u030asa" collide. Returns a new string, or NULL if s is not

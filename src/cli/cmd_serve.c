@@ -29,8 +29,9 @@ static void serve_usage(FILE *out)
             "  --tls-key FILE         PEM private key of --tls-cert (ROSTER_TLS_KEY)\n"
             "  --trusted-proxies LIST comma-separated CIDR ranges whose X-Forwarded-For and\n"
             "                         X-Forwarded-Proto are believed (ROSTER_TRUSTED_PROXIES)\n"
-            "  --hash-concurrency N   password hashes computed at once\n"
-            "                         (ROSTER_HASH_CONCURRENCY; one per event loop)\n"
+            "  --hash-concurrency N   password hashes computed at once; twice as many\n"
+            "                         sign-in calls on the pool (ROSTER_HASH_CONCURRENCY;\n"
+            "                         one per event loop)\n"
             "  --secret-key-file FILE the server key, created (0600) when missing\n"
             "                         (ROSTER_SECRET_KEY_FILE; roster.key beside the SQLite\n"
             "                         file, var/roster.key for PostgreSQL)\n",

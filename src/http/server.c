@@ -30,6 +30,7 @@
 #include "../core/credential.h"
 #include "../core/ipnet.h"
 #include "../util/log.h"
+#include "../service/crypto.h"
 #include "http.h"
 #include "server.h"
 
@@ -1353,7 +1354,12 @@ int rs_server_run(const struct rs_server_config *cfg, struct rs_store *store,
     srv.nworkers = cfg->threads > 0 ? cfg->threads : (int)(ncpu > 0 ? ncpu : 1);
     if (srv.nworkers > RS_METRICS_MAX_SHARDS)
         srv.nworkers = RS_METRICS_MAX_SHARDS;
-    srv.hash_limit = cfg->hash_concurrency > 0 ? cfg->hash_concurrency : srv.nworkers;
+    /* Hashes at once: --hash-concurrency (default one per loop). Calls that
+     * hash may be twice as many, so one can commit while another hashes;
+     * the rest wait without holding a pool thread. */
+    int hashes = cfg->hash_concurrency > 0 ? cfg->hash_concurrency : srv.nworkers;
+    rs_crypto_hash_slots(hashes);
+    srv.hash_limit = 2 * hashes;
     int r = tls_ctx_new(cfg, &srv.ssl_ctx, err);
     if (r == 0)
         r = proxies_parse(cfg->trusted_proxies, &srv.proxies, &srv.nproxies, err);

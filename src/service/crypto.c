@@ -85,11 +85,50 @@ void rs_keys_ephemeral(void)
     key_loaded = true;
 }
 
+/* A counting semaphore over the hashing itself: the server lets more
+ * sign-in calls run than there are cores, so that while one waits on its
+ * commit another hashes, but never more hashes than cores. */
+static pthread_mutex_t slot_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t slot_free = PTHREAD_COND_INITIALIZER;
+static int slots_max, slots_used;
+
+void rs_crypto_hash_slots(int n)
+{
+    pthread_mutex_lock(&slot_lock);
+    slots_max = n > 0 ? n : 1;
+    pthread_cond_broadcast(&slot_free);
+    pthread_mutex_unlock(&slot_lock);
+}
+
+static void slot_take(void)
+{
+    pthread_mutex_lock(&slot_lock);
+    if (slots_max == 0) {
+        long n = sysconf(_SC_NPROCESSORS_ONLN);
+        slots_max = n > 0 ? (int)n : 1;
+    }
+    while (slots_used >= slots_max)
+        pthread_cond_wait(&slot_free, &slot_lock);
+    slots_used++;
+    pthread_mutex_unlock(&slot_lock);
+}
+
+static void slot_give(void)
+{
+    pthread_mutex_lock(&slot_lock);
+    slots_used--;
+    pthread_cond_signal(&slot_free);
+    pthread_mutex_unlock(&slot_lock);
+}
+
 int rs_pw_hash(const char *pw, int memory_kib, int iterations, char **ret, struct rs_error *err)
 {
     char out[crypto_pwhash_STRBYTES];
-    if (crypto_pwhash_str_alg(out, pw, strlen(pw), (unsigned long long)iterations,
-                              (size_t)memory_kib * 1024, crypto_pwhash_ALG_ARGON2ID13) != 0)
+    slot_take();
+    int r = crypto_pwhash_str_alg(out, pw, strlen(pw), (unsigned long long)iterations,
+                                  (size_t)memory_kib * 1024, crypto_pwhash_ALG_ARGON2ID13);
+    slot_give();
+    if (r != 0)
         return rs_error_set(err, RS_EUNAVAILABLE, "not enough memory to hash the password");
     *ret = rs_xstrdup(out);
     return 0;
@@ -99,7 +138,10 @@ bool rs_pw_verify(const char *hash, const char *pw)
 {
     if (!hash || !hash[0])
         return false;
-    return crypto_pwhash_str_verify(hash, pw, strlen(pw)) == 0;
+    slot_take();
+    bool ok = crypto_pwhash_str_verify(hash, pw, strlen(pw)) == 0;
+    slot_give();
+    return ok;
 }
 
 bool rs_pw_needs_rehash(const char *hash, int memory_kib, int iterations)
@@ -117,6 +159,7 @@ static int dummy_mem, dummy_iter;
 void rs_pw_dummy_verify(const char *pw, int memory_kib, int iterations)
 {
     char h[crypto_pwhash_STRBYTES];
+    slot_take();
     pthread_mutex_lock(&dummy_lock);
     if (dummy_mem != memory_kib || dummy_iter != iterations) {
         if (crypto_pwhash_str_alg(dummy_hash, "roster-dummy-password", 21,
@@ -132,6 +175,7 @@ void rs_pw_dummy_verify(const char *pw, int memory_kib, int iterations)
         volatile int sink = crypto_pwhash_str_verify(h, pw, strlen(pw));
         (void)sink;
     }
+    slot_give();
 }
 
 void rs_token_new(char out[RS_TOKEN_CHARS])

@@ -18,6 +18,11 @@ bool rs_keys_loaded(void);
 /* For tests and tools that run without a key file: a random key. */
 void rs_keys_ephemeral(void);
 
+/* At most n argon2id computations at once in the process (default: the
+ * number of CPUs). Calls beyond wait; each holds no database connection
+ * while it waits or hashes. */
+void rs_crypto_hash_slots(int n);
+
 /* argon2id with memory_kib KiB and iterations passes (parallelism 1). */
 int rs_pw_hash(const char *pw, int memory_kib, int iterations, char **ret,
                struct rs_error *err) RS_WUR;

@@ -12,17 +12,34 @@
 #define AUTH_KEY "auth"
 #define NOTIFY_KEY "notifications"
 
-/* The stored document of key parsed as JSON into *ret (NULL when never
- * written) with its version. */
-static int load_doc(struct rs_ctx *ctx, struct rs_conn *c, const char *key, json_t **ret,
-                    int64_t *ret_version, struct rs_error *err)
+/* The two documents differ only in these operations; loading and patching
+ * (If-Match, store, audit) are the same. `after_patch` runs on the patched
+ * copy inside the transaction (sealing a password, dropping cached access). */
+struct doc_kind {
+    const char *key, *action;
+    size_t size;
+    void (*defaults)(void *s);
+    int (*from_json)(json_t *doc, void *ret, struct rs_error *err);
+    int (*patch)(const void *cur, json_t *patch, void *ret, struct rs_error *err);
+    json_t *(*to_json)(const void *s, bool for_storage);
+    void (*release)(void *s);
+    int64_t *(*version)(void *s);
+    int (*after_patch)(struct rs_tx *tx, void *s, struct rs_error *err);
+};
+
+/* The stored document of kind k (the defaults, version 1, when never
+ * written); *ret_stored whether one is stored. */
+static int doc_load(struct rs_ctx *ctx, struct rs_conn *c, const struct doc_kind *k, void *ret,
+                    bool *ret_stored, struct rs_error *err)
 {
     char *text = NULL;
     int64_t version = 0;
-    int r = ctx->store->ops->settings_get(c, key, &text, &version, err);
+    int r = ctx->store->ops->settings_get(c, k->key, &text, &version, err);
     if (r == -RS_ENOTFOUND) {
-        *ret = NULL;
-        *ret_version = 1;
+        rs_error_init(err);
+        k->defaults(ret);
+        *k->version(ret) = 1;
+        *ret_stored = false;
         return 0;
     }
     if (r < 0)
@@ -30,185 +47,153 @@ static int load_doc(struct rs_ctx *ctx, struct rs_conn *c, const char *key, json
     json_t *doc = json_loads(text, 0, NULL);
     free(text);
     if (!doc) {
-        rs_error_log(err, "stored %s settings are not JSON", key);
-        return rs_error_set(err, RS_EINTERNAL, "the %s settings are unreadable", key);
+        rs_error_log(err, "stored %s settings are not JSON", k->key);
+        return rs_error_set(err, RS_EINTERNAL, "the %s settings are unreadable", k->key);
     }
-    *ret = doc;
-    *ret_version = version;
-    return 0;
-}
-
-static int auth_load(struct rs_ctx *ctx, struct rs_conn *c, struct rs_auth_settings *ret,
-                     bool *ret_stored, struct rs_error *err)
-{
-    json_t *doc = NULL;
-    int64_t version = 0;
-    int r = load_doc(ctx, c, AUTH_KEY, &doc, &version, err);
-    if (r < 0)
-        return r;
-    if (!doc) {
-        rs_auth_settings_defaults(ret);
-        ret->version = 1;
-        *ret_stored = false;
-        return 0;
-    }
-    r = rs_auth_settings_from_json(doc, ret, err);
+    r = k->from_json(doc, ret, err);
     json_decref(doc);
     if (r < 0)
         return r;
-    ret->version = version;
+    *k->version(ret) = version;
     *ret_stored = true;
     return 0;
 }
 
-static int notify_load(struct rs_ctx *ctx, struct rs_conn *c, struct rs_notify_settings *ret,
-                       bool *ret_stored, struct rs_error *err)
-{
-    json_t *doc = NULL;
-    int64_t version = 0;
-    int r = load_doc(ctx, c, NOTIFY_KEY, &doc, &version, err);
-    if (r < 0)
-        return r;
-    if (!doc) {
-        rs_notify_settings_defaults(ret);
-        ret->version = 1;
-        *ret_stored = false;
-        return 0;
-    }
-    r = rs_notify_settings_from_json(doc, ret, err);
-    json_decref(doc);
-    if (r < 0)
-        return r;
-    ret->version = version;
-    *ret_stored = true;
-    return 0;
-}
-
-int rs_auth_settings_load(struct rs_ctx *ctx, struct rs_conn *c, struct rs_auth_settings *ret,
-                          struct rs_error *err)
-{
-    bool stored;
-    return auth_load(ctx, c, ret, &stored, err);
-}
-
-int rs_notify_settings_load(struct rs_ctx *ctx, struct rs_conn *c,
-                            struct rs_notify_settings *ret, struct rs_error *err)
-{
-    bool stored;
-    return notify_load(ctx, c, ret, &stored, err);
-}
-
-int rs_svc_auth_settings_get(struct rs_ctx *ctx, struct rs_auth_settings *ret,
-                             struct rs_error *err)
-{
-    int r = rs_svc_require(ctx, RS_RES_SETTINGS, RS_LEVEL_READ, err);
-    if (r < 0)
-        return r;
-    struct rs_conn *c = rs_ctx_read_conn(ctx, err);
-    if (!c)
-        return -RS_EUNAVAILABLE;
-    return rs_auth_settings_load(ctx, c, ret, err);
-}
-
-int rs_svc_notify_settings_get(struct rs_ctx *ctx, struct rs_notify_settings *ret,
-                               struct rs_error *err)
-{
-    int r = rs_svc_require(ctx, RS_RES_SETTINGS, RS_LEVEL_READ, err);
-    if (r < 0)
-        return r;
-    struct rs_conn *c = rs_ctx_read_conn(ctx, err);
-    if (!c)
-        return -RS_EUNAVAILABLE;
-    return rs_notify_settings_load(ctx, c, ret, err);
-}
-
-static int stale(int64_t have, int64_t expected, struct rs_error *err)
-{
-    return rs_error_set(err, RS_EPRECONDITION,
-                        "the settings have changed (version %lld, If-Match names %lld); fetch "
-                        "them again and retry",
-                        (long long)have, (long long)expected);
-}
-
-/* Stores doc (its reference is taken) under key as version, where
- * before_version was stored, and writes the audit event; both in tx. */
-static int store_and_audit(struct rs_tx *tx, const char *key, const char *action, json_t *doc,
-                           int64_t version, bool stored, int64_t before_version,
-                           const char *before_json, const char *after_json, struct rs_error *err)
-{
-    struct rs_ctx *ctx = tx->ctx;
-    char *text = rs_json_text(doc);
-    int r = ctx->store->ops->settings_put(tx->conn, key, text, version,
-                                          stored ? before_version : 0, rs_ctx_now(ctx), err);
-    free(text);
-    if (r == -RS_EPRECONDITION)
-        r = rs_error_set(err, RS_EPRECONDITION, "the settings changed meanwhile; retry");
-    if (r < 0)
-        return r;
-    return rs_tx_audit(tx, action, "settings", 0, before_json, after_json, NULL, err);
-}
-
-int rs_svc_auth_settings_patch(struct rs_ctx *ctx, json_t *patch, int64_t expected_version,
-                               struct rs_auth_settings *ret, struct rs_error *err)
+/* GET-then-PATCH of kind k: settings:admin, If-Match, one transaction with
+ * the audit event (the API form of before and after, never a secret). */
+static int doc_patch(struct rs_ctx *ctx, const struct doc_kind *k, json_t *patch,
+                     int64_t expected_version, void *ret, struct rs_error *err)
 {
     int r = rs_svc_require(ctx, RS_RES_SETTINGS, RS_LEVEL_ADMIN, err);
     if (r < 0)
         return r;
-    struct rs_tx tx;
-    struct rs_auth_settings before, after;
+    void *before = rs_xcalloc(1, k->size), *after = rs_xcalloc(1, k->size);
     bool have_before = false, have_after = false, stored = false;
-    char *before_json = NULL, *after_json = NULL;
+    char *before_json = NULL, *after_json = NULL, *text = NULL;
+    struct rs_tx tx;
     r = rs_tx_begin(ctx, &tx, err);
     if (r < 0)
-        return r;
-    r = auth_load(ctx, tx.conn, &before, &stored, err);
-    if (r < 0)
-        goto abort;
-    have_before = true;
-    if (expected_version >= 0 && before.version != expected_version) {
-        r = stale(before.version, expected_version, err);
-        goto abort;
-    }
-    r = rs_auth_settings_patch(&before, patch, &after, err);
-    if (r < 0)
-        goto abort;
-    have_after = true;
-    after.version = before.version + 1;
-    before_json = rs_json_text(rs_auth_settings_to_json(&before));
-    after_json = rs_json_text(rs_auth_settings_to_json(&after));
-    json_t *doc = rs_auth_settings_to_json(&after);
-    r = store_and_audit(&tx, AUTH_KEY, "settings.auth", doc, after.version, stored,
-                        before.version, before_json, after_json, err);
-    /* IP rules and the 2FA policy decide who may do what: cached access and
-     * sessions must be judged again. */
-    if (r == 0)
-        r = rs_tx_access_changed(&tx, err);
-    if (r < 0)
-        goto abort;
-    r = rs_tx_commit(&tx, err);
+        goto out;
+    r = doc_load(ctx, tx.conn, k, before, &stored, err);
+    have_before = r == 0;
+    int64_t v = have_before ? *k->version(before) : 0;
+    if (r == 0 && expected_version >= 0 && v != expected_version)
+        r = rs_error_set(err, RS_EPRECONDITION,
+                         "the settings have changed (version %lld, If-Match names %lld); fetch "
+                         "them again and retry",
+                         (long long)v, (long long)expected_version);
     if (r == 0) {
-        *ret = after;
+        r = k->patch(before, patch, after, err);
+        have_after = r == 0;
+    }
+    if (r == 0 && k->after_patch)
+        r = k->after_patch(&tx, after, err);
+    if (r == 0) {
+        *k->version(after) = v + 1;
+        before_json = rs_json_text(k->to_json(before, false));
+        after_json = rs_json_text(k->to_json(after, false));
+        text = rs_json_text(k->to_json(after, true));
+        r = ctx->store->ops->settings_put(tx.conn, k->key, text, v + 1, stored ? v : 0,
+                                          rs_ctx_now(ctx), err);
+        if (r == -RS_EPRECONDITION)
+            r = rs_error_set(err, RS_EPRECONDITION, "the settings changed meanwhile; retry");
+    }
+    if (r == 0)
+        r = rs_tx_audit(&tx, k->action, "settings", 0, before_json, after_json, NULL, err);
+    if (r == 0)
+        r = rs_tx_commit(&tx, err);
+    else
+        rs_tx_abort(&tx);
+    if (r == 0) {
+        memcpy(ret, after, k->size);
         have_after = false;
     }
-    goto out;
-abort:
-    rs_tx_abort(&tx);
 out:
     if (have_before)
-        rs_auth_settings_release(&before);
+        k->release(before);
     if (have_after)
-        rs_auth_settings_release(&after);
+        k->release(after);
+    free(before);
+    free(after);
     free(before_json);
     free(after_json);
+    free(text);
     return r;
 }
 
+/* --- the auth document --- */
+
+static void auth_defaults(void *s)
+{
+    rs_auth_settings_defaults(s);
+}
+static int auth_from_json(json_t *doc, void *ret, struct rs_error *err)
+{
+    return rs_auth_settings_from_json(doc, ret, err);
+}
+static int auth_patch(const void *cur, json_t *patch, void *ret, struct rs_error *err)
+{
+    return rs_auth_settings_patch(cur, patch, ret, err);
+}
+static json_t *auth_to_json(const void *s, bool for_storage)
+{
+    return rs_auth_settings_to_json(s);
+}
+static void auth_release(void *s)
+{
+    rs_auth_settings_release(s);
+}
+static int64_t *auth_version(void *s)
+{
+    return &((struct rs_auth_settings *)s)->version;
+}
+/* IP rules and the 2FA policy decide who may do what: cached access and
+ * sessions must be judged again. */
+static int auth_after_patch(struct rs_tx *tx, void *s, struct rs_error *err)
+{
+    return rs_tx_access_changed(tx, err);
+}
+
+static const struct doc_kind auth_kind = {
+    AUTH_KEY,        "settings.auth", sizeof(struct rs_auth_settings),
+    auth_defaults,   auth_from_json,  auth_patch,
+    auth_to_json,    auth_release,    auth_version,
+    auth_after_patch};
+
+/* --- the notifications document --- */
+
+static void notify_defaults(void *s)
+{
+    rs_notify_settings_defaults(s);
+}
+static int notify_from_json(json_t *doc, void *ret, struct rs_error *err)
+{
+    return rs_notify_settings_from_json(doc, ret, err);
+}
+static int notify_patch(const void *cur, json_t *patch, void *ret, struct rs_error *err)
+{
+    return rs_notify_settings_patch(cur, patch, ret, err);
+}
+/* The API form shows password_set, never the password (sealed or not). */
+static json_t *notify_to_json(const void *s, bool for_storage)
+{
+    return rs_notify_settings_to_json(s, for_storage);
+}
+static void notify_release(void *s)
+{
+    rs_notify_settings_release(s);
+}
+static int64_t *notify_version(void *s)
+{
+    return &((struct rs_notify_settings *)s)->version;
+}
 /* A patch that carried smtp.password: seal it into password_stored ("" or
  * null clears it) so the plaintext is never stored. */
-static void seal_password(struct rs_notify_settings *s)
+static int notify_after_patch(struct rs_tx *tx, void *p, struct rs_error *err)
 {
+    struct rs_notify_settings *s = p;
     if (!s->smtp.password_new)
-        return;
+        return 0;
     char *sealed = s->smtp.password_new[0]
                        ? rs_secret_seal(s->smtp.password_new, strlen(s->smtp.password_new))
                        : rs_xstrdup("");
@@ -217,59 +202,65 @@ static void seal_password(struct rs_notify_settings *s)
     sodium_memzero(s->smtp.password_new, strlen(s->smtp.password_new));
     free(s->smtp.password_new);
     s->smtp.password_new = NULL;
+    return 0;
+}
+
+static const struct doc_kind notify_kind = {
+    NOTIFY_KEY,        "settings.notifications", sizeof(struct rs_notify_settings),
+    notify_defaults,   notify_from_json,         notify_patch,
+    notify_to_json,    notify_release,           notify_version,
+    notify_after_patch};
+
+/* --- the service calls --- */
+
+int rs_auth_settings_load(struct rs_ctx *ctx, struct rs_conn *c, struct rs_auth_settings *ret,
+                          struct rs_error *err)
+{
+    bool stored;
+    return doc_load(ctx, c, &auth_kind, ret, &stored, err);
+}
+
+int rs_notify_settings_load(struct rs_ctx *ctx, struct rs_conn *c,
+                            struct rs_notify_settings *ret, struct rs_error *err)
+{
+    bool stored;
+    return doc_load(ctx, c, &notify_kind, ret, &stored, err);
+}
+
+static int doc_get(struct rs_ctx *ctx, const struct doc_kind *k, void *ret, struct rs_error *err)
+{
+    int r = rs_svc_require(ctx, RS_RES_SETTINGS, RS_LEVEL_READ, err);
+    if (r < 0)
+        return r;
+    struct rs_conn *c = rs_ctx_read_conn(ctx, err);
+    if (!c)
+        return -RS_EUNAVAILABLE;
+    bool stored;
+    return doc_load(ctx, c, k, ret, &stored, err);
+}
+
+int rs_svc_auth_settings_get(struct rs_ctx *ctx, struct rs_auth_settings *ret,
+                             struct rs_error *err)
+{
+    return doc_get(ctx, &auth_kind, ret, err);
+}
+
+int rs_svc_notify_settings_get(struct rs_ctx *ctx, struct rs_notify_settings *ret,
+                               struct rs_error *err)
+{
+    return doc_get(ctx, &notify_kind, ret, err);
+}
+
+int rs_svc_auth_settings_patch(struct rs_ctx *ctx, json_t *patch, int64_t expected_version,
+                               struct rs_auth_settings *ret, struct rs_error *err)
+{
+    return doc_patch(ctx, &auth_kind, patch, expected_version, ret, err);
 }
 
 int rs_svc_notify_settings_patch(struct rs_ctx *ctx, json_t *patch, int64_t expected_version,
                                  struct rs_notify_settings *ret, struct rs_error *err)
 {
-    int r = rs_svc_require(ctx, RS_RES_SETTINGS, RS_LEVEL_ADMIN, err);
-    if (r < 0)
-        return r;
-    struct rs_tx tx;
-    struct rs_notify_settings before, after;
-    bool have_before = false, have_after = false, stored = false;
-    char *before_json = NULL, *after_json = NULL;
-    r = rs_tx_begin(ctx, &tx, err);
-    if (r < 0)
-        return r;
-    r = notify_load(ctx, tx.conn, &before, &stored, err);
-    if (r < 0)
-        goto abort;
-    have_before = true;
-    if (expected_version >= 0 && before.version != expected_version) {
-        r = stale(before.version, expected_version, err);
-        goto abort;
-    }
-    r = rs_notify_settings_patch(&before, patch, &after, err);
-    if (r < 0)
-        goto abort;
-    have_after = true;
-    seal_password(&after);
-    after.version = before.version + 1;
-    /* The API form: password_set, never the password (sealed or not). */
-    before_json = rs_json_text(rs_notify_settings_to_json(&before, false));
-    after_json = rs_json_text(rs_notify_settings_to_json(&after, false));
-    json_t *doc = rs_notify_settings_to_json(&after, true);
-    r = store_and_audit(&tx, NOTIFY_KEY, "settings.notifications", doc, after.version, stored,
-                        before.version, before_json, after_json, err);
-    if (r < 0)
-        goto abort;
-    r = rs_tx_commit(&tx, err);
-    if (r == 0) {
-        *ret = after;
-        have_after = false;
-    }
-    goto out;
-abort:
-    rs_tx_abort(&tx);
-out:
-    if (have_before)
-        rs_notify_settings_release(&before);
-    if (have_after)
-        rs_notify_settings_release(&after);
-    free(before_json);
-    free(after_json);
-    return r;
+    return doc_patch(ctx, &notify_kind, patch, expected_version, ret, err);
 }
 
 int rs_svc_notify_test(struct rs_ctx *ctx, const char *to, struct rs_error *err)

@@ -27,7 +27,10 @@ static const struct {
 void rs_error_init(struct rs_error *e)
 {
     /* Only what marks the error empty: this runs several times per request,
-     * and the field array is large. */
+     * and the field array is large. A NULL error is allowed everywhere an
+     * error is (rs_error_set ignores it too). */
+    if (!e)
+        return;
     e->code = RS_OK;
     e->message[0] = '\0';
     e->log_detail[0] = '\0';

@@ -119,11 +119,13 @@ int rs_svc_apikey_list(struct rs_ctx *ctx, const char *username, struct rs_apike
         owner_id = owner.id;
         rs_user_release(&owner);
         r = require_for(ctx, owner_id, RS_LEVEL_READ, err);
-    } else if (rs_svc_require(ctx, RS_RES_APIKEYS, RS_LEVEL_READ, NULL) < 0) {
-        owner_id = ctx->actor.user_id; /* without rights over all keys: one's own */
-        r = 0;
     } else {
-        r = 0;
+        r = rs_svc_require(ctx, RS_RES_APIKEYS, RS_LEVEL_READ, err);
+        if (r == -RS_EFORBIDDEN) {
+            rs_error_init(err);
+            owner_id = ctx->actor.user_id; /* without rights over all keys: one's own */
+            r = 0;
+        }
     }
     if (r < 0)
         return r;

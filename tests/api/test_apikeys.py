@@ -350,3 +350,33 @@ def test_deactivated_owners_cached_key_stops_at_once(ctx):
     except AssertionError as e:
         f.items.append("locked owner's key, next request: %s" % e)
     f.raise_if_any()
+
+
+def test_key_list_survives_access_cache_clears(ctx):
+    """The key list asks whether the caller may read every key; when the access
+    cache was just emptied that question reads the store. Regression: it once
+    did so with no error to fill and took the server down."""
+    import threading
+    c = ctx.client()
+    stop = threading.Event()
+    errors = []
+
+    def clear():
+        cc = ctx.client()
+        while not stop.is_set():
+            r = cc.post("/api/v1/access/cache/clear", {})
+            if r.status not in (200, 204):
+                errors.append("cache clear: " + r.describe())
+                return
+
+    t = threading.Thread(target=clear)
+    t.start()
+    try:
+        statuses = [c.get(KEYS).status for _ in range(1000)]
+    finally:
+        stop.set()
+        t.join()
+    expect(not errors, "; ".join(errors))
+    expect(statuses.count(200) == len(statuses),
+           "key list during cache clears: %s" % sorted(set(statuses)))
+    list_keys(c)

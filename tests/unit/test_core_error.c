@@ -41,6 +41,7 @@ static void set_on_null_returns_code(void **state)
     assert_int_equal(rs_error_set(NULL, RS_ECONFLICT, "x"), -RS_ECONFLICT);
     assert_int_equal(rs_error_field(NULL, RS_EVALIDATION, "f", "r", "x"), -RS_EVALIDATION);
     rs_error_log(NULL, "ignored %d", 1);
+    rs_error_init(NULL); /* callers that want no detail pass NULL throughout */
 }
 
 static void set_truncates_long_message(void **state)

@@ -19,7 +19,7 @@ int rs_h_metrics(struct rs_call *call)
 {
     struct rs_store_stats st = {0};
     call->ctx.store->ops->stats(call->ctx.store, &st);
-    call->text = rs_metrics_render(st.conns_open, st.conns_in_use);
+    call->text = rs_metrics_render(&st);
     call->content_type = "text/plain; version=0.0.4; charset=utf-8";
     call->status = 200;
     return 0;

@@ -78,6 +78,8 @@ struct rs_call {
 /* Handler helpers (respond.c). */
 int rs_call_fail(struct rs_call *call, int r);
 void rs_call_json(struct rs_call *call, int status, json_t *body);
+/* The same with the body already encoded as JSON text (taken; freed later). */
+void rs_call_json_text(struct rs_call *call, int status, char *text);
 /* Parses the body as a JSON object, or fails the call (400). */
 json_t *rs_call_body_object(struct rs_call *call);
 /* The version the request's If-Match names into *ret: -1 when absent or
@@ -193,6 +195,6 @@ void rs_metrics_init(size_t nroutes, const char *backend);
 /* route_idx: index in the route table, or nroutes for unmatched requests. */
 void rs_metrics_observe(int shard, size_t route_idx, int status, uint64_t duration_ns);
 /* Prometheus text exposition; db stats supplied by the caller. */
-char *rs_metrics_render(int db_open, int db_in_use);
+char *rs_metrics_render(const struct rs_store_stats *db);
 
 #endif

@@ -92,7 +92,7 @@ static uint64_t load(const uint64_t *p)
     return __atomic_load_n(p, __ATOMIC_RELAXED);
 }
 
-char *rs_metrics_render(int db_open, int db_in_use)
+char *rs_metrics_render(const struct rs_store_stats *db)
 {
     struct out o = {rs_xmalloc(4096), 0, 4096};
     size_t nroutes = 0;
@@ -142,8 +142,14 @@ char *rs_metrics_render(int db_open, int db_in_use)
          "# TYPE roster_db_connections_open gauge\nroster_db_connections_open %d\n"
          "# HELP roster_db_connections_in_use Database connections in use.\n"
          "# TYPE roster_db_connections_in_use gauge\nroster_db_connections_in_use %d\n"
+         "# HELP roster_search_index_pending Users the search index has yet to take in, "
+         "as of the indexer's last pass (search is exact regardless).\n"
+         "# TYPE roster_search_index_pending gauge\nroster_search_index_pending %lld\n"
+         "# HELP roster_search_indexed_total Users this process folded into the search index.\n"
+         "# TYPE roster_search_indexed_total counter\nroster_search_indexed_total %lld\n"
          "# HELP roster_build_info Build information.\n# TYPE roster_build_info gauge\n"
          "roster_build_info{version=\"%s\",backend=\"%s\"} 1\n",
-         db_open, db_in_use, RS_VERSION, backend_name);
+         db->conns_open, db->conns_in_use, (long long)db->search_pending,
+         (long long)db->search_indexed, RS_VERSION, backend_name);
     return o.s;
 }

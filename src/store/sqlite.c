@@ -20,6 +20,7 @@
 #include <stdatomic.h>
 #include <stdio.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include "store.h"
 
@@ -110,6 +111,12 @@ enum stmt_id {
     ST_MAIL_LIST_USER_STATUS,
     ST_LEASE_ACQUIRE,
     ST_LEASE_RELEASE,
+    ST_IDX_ANY,
+    ST_IDX_BATCH,
+    ST_IDX_DELETE,
+    ST_IDX_ADD,
+    ST_IDX_DONE,
+    ST_IDX_COUNT,
     ST_BEGIN,
     ST_BEGIN_READ,
     ST_COMMIT,
@@ -118,8 +125,9 @@ enum stmt_id {
     ST_COUNT
 };
 
-#define USER_COLS                                                                                  \
-    "id, username, email, first_name, last_name, type, status, created_at, updated_at, version, " \
+#define USER_COLS "id, " USER_COLS_AFTER_ID
+#define USER_COLS_AFTER_ID                                                                         \
+    "username, email, first_name, last_name, type, status, created_at, updated_at, version, "     \
     "phone, employee_id, department, position, location, role, manager_id, status_reason, "       \
     "status_note, status_changed_at, custom_json, last_login_at, erased_at"
 #define USER_WRITE_COLS                                                                            \
@@ -319,6 +327,14 @@ static const char *const stmt_sql[ST_COUNT] = {
                          "until = excluded.until "
                          "WHERE leases.until <= ?3 OR leases.owner = excluded.owner",
     [ST_LEASE_RELEASE] = "DELETE FROM leases WHERE name = ? AND owner = ?",
+    /* The search indexer (see "the search indexer" below). */
+    [ST_IDX_ANY] = "SELECT EXISTS (SELECT 1 FROM users_fts_pending)",
+    [ST_IDX_BATCH] = "SELECT p.user_id, p.indexed_key, u.search_key FROM users_fts_pending p "
+                     "LEFT JOIN users u ON u.id = p.user_id ORDER BY p.user_id LIMIT ?",
+    [ST_IDX_DELETE] = "INSERT INTO users_fts (users_fts, rowid, search_key) VALUES ('delete', ?, ?)",
+    [ST_IDX_ADD] = "INSERT INTO users_fts (rowid, search_key) VALUES (?, ?)",
+    [ST_IDX_DONE] = "DELETE FROM users_fts_pending WHERE user_id = ?",
+    [ST_IDX_COUNT] = "SELECT count(*) FROM users_fts_pending",
     [ST_BEGIN] = "BEGIN IMMEDIATE",
     [ST_BEGIN_READ] = "BEGIN DEFERRED",
     [ST_COMMIT] = "COMMIT",
@@ -335,7 +351,7 @@ struct sq_conn {
     struct sq_conn *next_all; /* every connection, for close */
 };
 
-#define CHECKPOINT_PAGES 1000
+#define CHECKPOINT_PAGES 4000
 
 struct sq_store {
     struct rs_store base;
@@ -344,6 +360,12 @@ struct sq_store {
     pthread_mutex_t ckpt_lock;
     pthread_cond_t ckpt_cond;
     bool ckpt_wanted, ckpt_stop, ckpt_running;
+    pthread_t indexer;
+    pthread_mutex_t idx_lock;
+    pthread_cond_t idx_cond; /* on CLOCK_MONOTONIC */
+    bool idx_wanted, idx_stop, idx_running;
+    atomic_llong idx_done;    /* users folded into the search index by this process */
+    atomic_llong idx_pending; /* users pending after the indexer's last pass */
     int busy_timeout_ms;
     pthread_mutex_t writer_lock;
     struct sq_conn *writer;
@@ -468,6 +490,13 @@ static void conn_close(struct sq_conn *c)
 static int on_wal_commit(void *arg, sqlite3 *db, const char *name, int pages)
 {
     struct sq_store *s = arg;
+    /* Any commit may have noted users for the search index. */
+    pthread_mutex_lock(&s->idx_lock);
+    if (!s->idx_wanted) {
+        s->idx_wanted = true;
+        pthread_cond_signal(&s->idx_cond);
+    }
+    pthread_mutex_unlock(&s->idx_lock);
     if (pages >= CHECKPOINT_PAGES) {
         pthread_mutex_lock(&s->ckpt_lock);
         s->ckpt_wanted = true;
@@ -514,9 +543,188 @@ static void *checkpointer_main(void *arg)
     return NULL;
 }
 
+/* --- the search indexer ---
+ *
+ * A write notes the users whose search_key changed in users_fts_pending
+ * (triggers, migration 0006); this thread folds them into the trigram index
+ * a batch at a time, each batch one transaction on the writer. Woken by
+ * commits, it first waits INDEX_DELAY_MS so a stream of writes shares a few
+ * batches (one new FTS5 segment per batch instead of per write; at 100 ms
+ * the batches' writer time still showed in a single client's creates/s), and it polls
+ * every INDEX_POLL_MS for users noted by other processes (the CLI). The writer
+ * is given back between batches, so writes wait for one batch at most. Search
+ * never depends on it having run: see "text search". */
+
+#define INDEX_BATCH 256
+#define INDEX_DELAY_MS 1000
+#define INDEX_POLL_MS 1000
+
+static int step_simple(struct sq_conn *c, enum stmt_id id, const char *what,
+                       struct rs_error *err);
+static void bind_text(sqlite3_stmt *st, int i, const char *v);
+static char *col_optional(sqlite3_stmt *st, int i);
+
+/* Folds up to INDEX_BATCH pending users into the index; *ret_n says how many. */
+static int index_batch(struct sq_conn *c, int *ret_n, struct rs_error *err)
+{
+    *ret_n = 0;
+    sqlite3_stmt *st = stmt(c, ST_IDX_ANY, err);
+    if (!st)
+        return -RS_EINTERNAL;
+    int rc = sqlite3_step(st);
+    bool any = rc == SQLITE_ROW && sqlite3_column_int(st, 0);
+    done(st);
+    if (rc != SQLITE_ROW)
+        return db_error(c, rc, "search index: pending", err);
+    if (!any)
+        return 0;
+    int r = step_simple(c, ST_BEGIN, "search index: begin", err);
+    if (r < 0)
+        return r;
+    sqlite3_stmt *batch = stmt(c, ST_IDX_BATCH, err), *del = stmt(c, ST_IDX_DELETE, err),
+                 *add = stmt(c, ST_IDX_ADD, err), *fin = stmt(c, ST_IDX_DONE, err);
+    if (!batch || !del || !add || !fin) {
+        (void)step_simple(c, ST_ROLLBACK, "search index: rollback", NULL);
+        return -RS_EINTERNAL;
+    }
+    /* Read the batch first: the statements below change the table it reads. */
+    struct item {
+        int64_t id;
+        char *old_key, *new_key;
+    } items[INDEX_BATCH];
+    int n = 0;
+    sqlite3_bind_int(batch, 1, INDEX_BATCH);
+    while ((rc = sqlite3_step(batch)) == SQLITE_ROW && n < INDEX_BATCH) {
+        items[n].id = sqlite3_column_int64(batch, 0);
+        items[n].old_key = col_optional(batch, 1);
+        items[n].new_key = col_optional(batch, 2);
+        n++;
+    }
+    done(batch);
+    if (rc != SQLITE_DONE && rc != SQLITE_ROW)
+        r = db_error(c, rc, "search index: batch", err);
+    for (int i = 0; r == 0 && i < n; i++) {
+        if (items[i].old_key) {
+            sqlite3_bind_int64(del, 1, items[i].id);
+            bind_text(del, 2, items[i].old_key);
+            rc = sqlite3_step(del);
+            done(del);
+            if (rc != SQLITE_DONE)
+                r = db_error(c, rc, "search index: delete", err);
+        }
+        if (r == 0 && items[i].new_key) {
+            sqlite3_bind_int64(add, 1, items[i].id);
+            bind_text(add, 2, items[i].new_key);
+            rc = sqlite3_step(add);
+            done(add);
+            if (rc != SQLITE_DONE)
+                r = db_error(c, rc, "search index: add", err);
+        }
+        if (r == 0) {
+            sqlite3_bind_int64(fin, 1, items[i].id);
+            rc = sqlite3_step(fin);
+            done(fin);
+            if (rc != SQLITE_DONE)
+                r = db_error(c, rc, "search index: done", err);
+        }
+    }
+    for (int i = 0; i < n; i++) {
+        free(items[i].old_key);
+        free(items[i].new_key);
+    }
+    if (r == 0)
+        r = step_simple(c, ST_COMMIT, "search index: commit", err);
+    if (r < 0) {
+        if (!sqlite3_get_autocommit(c->db))
+            (void)step_simple(c, ST_ROLLBACK, "search index: rollback", NULL);
+        return r;
+    }
+    *ret_n = n;
+    return 0;
+}
+
+static void index_pass(struct sq_store *s)
+{
+    for (;;) {
+        struct rs_error err;
+        rs_error_init(&err);
+        int n = 0;
+        pthread_mutex_lock(&s->writer_lock);
+        int r = index_batch(s->writer, &n, &err);
+        pthread_mutex_unlock(&s->writer_lock);
+        if (r < 0 || n < INDEX_BATCH) {
+            /* A failure (a database not yet migrated, a busy file) is retried
+             * at the next wake; search is exact either way. */
+            if (n > 0)
+                atomic_fetch_add(&s->idx_done, n);
+            break;
+        }
+        atomic_fetch_add(&s->idx_done, n);
+    }
+    pthread_mutex_lock(&s->writer_lock);
+    int64_t left = 0;
+    sqlite3_stmt *st = stmt(s->writer, ST_IDX_COUNT, NULL);
+    if (st && sqlite3_step(st) == SQLITE_ROW)
+        left = sqlite3_column_int64(st, 0);
+    if (st)
+        done(st);
+    pthread_mutex_unlock(&s->writer_lock);
+    atomic_store(&s->idx_pending, left);
+}
+
+static void deadline_in(struct timespec *ts, int ms)
+{
+    clock_gettime(CLOCK_MONOTONIC, ts);
+    ts->tv_sec += ms / 1000;
+    ts->tv_nsec += (long)(ms % 1000) * 1000000L;
+    if (ts->tv_nsec >= 1000000000L) {
+        ts->tv_sec++;
+        ts->tv_nsec -= 1000000000L;
+    }
+}
+
+static void *indexer_main(void *arg)
+{
+    struct sq_store *s = arg;
+    struct timespec until;
+    pthread_mutex_lock(&s->idx_lock);
+    s->idx_wanted = true; /* a first pass at start: users noted while no server ran */
+    for (;;) {
+        if (!s->idx_wanted && !s->idx_stop) {
+            deadline_in(&until, INDEX_POLL_MS);
+            while (!s->idx_wanted && !s->idx_stop &&
+                   pthread_cond_timedwait(&s->idx_cond, &s->idx_lock, &until) == 0)
+                ;
+        }
+        if (s->idx_stop)
+            break;
+        /* Let the writes that follow this one join its batch. */
+        deadline_in(&until, INDEX_DELAY_MS);
+        while (!s->idx_stop && pthread_cond_timedwait(&s->idx_cond, &s->idx_lock, &until) == 0)
+            ;
+        if (s->idx_stop)
+            break;
+        s->idx_wanted = false;
+        pthread_mutex_unlock(&s->idx_lock);
+        index_pass(s);
+        /* The pass's own commits wake us once more: the next pass finds
+         * nothing to do unless writes came meanwhile. */
+        pthread_mutex_lock(&s->idx_lock);
+    }
+    pthread_mutex_unlock(&s->idx_lock);
+    return NULL;
+}
+
 static void sq_close(struct rs_store *base)
 {
     struct sq_store *s = (struct sq_store *)base;
+    if (s->idx_running) {
+        pthread_mutex_lock(&s->idx_lock);
+        s->idx_stop = true;
+        pthread_cond_signal(&s->idx_cond);
+        pthread_mutex_unlock(&s->idx_lock);
+        pthread_join(s->indexer, NULL);
+    }
     if (s->ckpt_running) {
         pthread_mutex_lock(&s->ckpt_lock);
         s->ckpt_stop = true;
@@ -535,12 +743,11 @@ static void sq_close(struct rs_store *base)
     pthread_mutex_destroy(&s->all_lock);
     pthread_mutex_destroy(&s->ckpt_lock);
     pthread_cond_destroy(&s->ckpt_cond);
+    pthread_mutex_destroy(&s->idx_lock);
+    pthread_cond_destroy(&s->idx_cond);
     free(s->path);
     free(s);
 }
-
-static int step_simple(struct sq_conn *c, enum stmt_id id, const char *what,
-                       struct rs_error *err);
 
 static struct rs_conn *sq_acquire(struct rs_store *base, enum rs_conn_kind kind,
                                   struct rs_error *err)
@@ -583,6 +790,8 @@ static void sq_stats(struct rs_store *base, struct rs_store_stats *ret)
     struct sq_store *s = (struct sq_store *)base;
     ret->conns_open = atomic_load(&s->open_count);
     ret->conns_in_use = atomic_load(&s->in_use);
+    ret->search_pending = atomic_load(&s->idx_pending);
+    ret->search_indexed = atomic_load(&s->idx_done);
 }
 
 static int step_simple(struct sq_conn *c, enum stmt_id id, const char *what, struct rs_error *err)
@@ -1014,7 +1223,7 @@ struct binds {
         bool is_int;
         int64_t i;
         const char *t;
-    } v[48];
+    } v[128]; /* a page query binds its filter twice (text search), 2 x 41 at most */
 };
 
 static void bind_push_text(struct binds *b, const char *t)
@@ -1081,6 +1290,21 @@ static void filter_owned_release(struct filter_owned *o)
 
 static bool query_uses_fts(const struct rs_user_query *q);
 
+/* --- text search ---
+ *
+ * Three characters or more are looked up in the trigram index, which may lag
+ * the table by the users in users_fts_pending (see "the search indexer"). So
+ * every text query is two parts: the index's matches among users not
+ * pending, and the pending users whose current search_key contains the text.
+ * Both keys and query are already folded (rs_fold_key), so instr() on the
+ * key matches what the case-insensitive trigram index would. The CROSS JOINs
+ * keep the index (or the short pending list) in the outer loop. */
+#define FTS_NOT_PENDING " AND users_fts.rowid NOT IN (SELECT user_id FROM users_fts_pending)"
+#define FTS_IDS                                                                                   \
+    "SELECT users_fts.rowid FROM users_fts WHERE users_fts MATCH ?" FTS_NOT_PENDING              \
+    " UNION ALL SELECT p.user_id FROM users_fts_pending p CROSS JOIN users pu "                   \
+    "ON pu.id = p.user_id WHERE instr(pu.search_key, ?) > 0"
+
 static void build_filter(const struct rs_user_query *q, struct sqlbuf *sql, struct binds *b,
                          struct filter_owned *owned)
 {
@@ -1088,8 +1312,9 @@ static void build_filter(const struct rs_user_query *q, struct sqlbuf *sql, stru
     /* Three or more characters: the trigram index finds the rows. */
     if (query_uses_fts(q)) {
         owned->like = fts_phrase(q->q);
-        sb_add(sql, " AND id IN (SELECT rowid FROM users_fts WHERE users_fts MATCH ?)");
+        sb_add(sql, " AND id IN (" FTS_IDS ")");
         bind_push_text(b, owned->like);
+        bind_push_text(b, q->q);
     } else if (q->q && q->q[0]) {
         /* Escape LIKE's wildcards so the text matches literally. */
         size_t n = strlen(q->q);
@@ -1255,23 +1480,40 @@ static bool sort_by_id_only(const struct rs_user_query *q, bool *ret_desc)
  * 0.2 ms at a million users). The other filters still apply to the joined
  * row. */
 static void build_fts_page(const struct rs_user_query *q, bool desc, struct sqlbuf *sql,
-                           struct binds *b, struct filter_owned *owned)
+                           struct binds *b, struct filter_owned *owned,
+                           struct filter_owned *owned2)
 {
     struct rs_user_query rest = *q;
     rest.q = NULL; /* the MATCH below replaces build_filter's text condition */
+    bool cursor = q->has_cursor && q->cursor.nvalues == q->nsort;
+    /* Two parts (see "text search"), merged by id: SQLite runs them side by
+     * side and stops at the page's end. The index part selects the index's
+     * rowid as id, which the index already yields in order. */
     owned->like = fts_phrase(q->q);
-    sb_add(sql, "SELECT " USER_COLS " FROM users_fts JOIN users ON users.id = "
-                "users_fts.rowid WHERE users_fts MATCH ?");
+    sb_add(sql, "SELECT users_fts.rowid AS id, " USER_COLS_AFTER_ID " FROM users_fts "
+                "CROSS JOIN users ON users.id = users_fts.rowid WHERE users_fts MATCH ?"
+                FTS_NOT_PENDING);
     bind_push_text(b, owned->like);
     struct sqlbuf filter = {0};
     build_filter(&rest, &filter, b, owned);
     sb_add(sql, filter.s + strlen(" WHERE 1=1"));
     free(filter.s);
-    if (q->has_cursor && q->cursor.nvalues == q->nsort) {
+    if (cursor) {
         sb_add(sql, desc ? " AND users_fts.rowid < ?" : " AND users_fts.rowid > ?");
         bind_push_int(b, q->cursor.id);
     }
-    sb_add(sql, desc ? " ORDER BY users_fts.rowid DESC" : " ORDER BY users_fts.rowid");
+    sb_add(sql, " UNION ALL SELECT users.id AS id, " USER_COLS_AFTER_ID " FROM users_fts_pending p "
+                "CROSS JOIN users ON users.id = p.user_id WHERE instr(users.search_key, ?) > 0");
+    bind_push_text(b, q->q);
+    filter = (struct sqlbuf){0};
+    build_filter(&rest, &filter, b, owned2);
+    sb_add(sql, filter.s + strlen(" WHERE 1=1"));
+    free(filter.s);
+    if (cursor) {
+        sb_add(sql, desc ? " AND users.id < ?" : " AND users.id > ?");
+        bind_push_int(b, q->cursor.id);
+    }
+    sb_add(sql, desc ? " ORDER BY id DESC" : " ORDER BY id");
 }
 
 static int sq_user_list(struct rs_conn *cb, const struct rs_user_query *q,
@@ -1280,7 +1522,7 @@ static int sq_user_list(struct rs_conn *cb, const struct rs_user_query *q,
     struct sq_conn *c = CONN(cb);
     struct sqlbuf sql = {0}, count_sql = {0};
     struct binds b = {0}, cb_binds = {0};
-    struct filter_owned own1 = {0}, own2 = {0};
+    struct filter_owned own1 = {0}, own2 = {0}, own3 = {0};
     sqlite3_stmt *st = NULL;
     struct rs_user_page page = {0};
     int r = 0;
@@ -1291,15 +1533,19 @@ static int sq_user_list(struct rs_conn *cb, const struct rs_user_query *q,
          * query filters for: count them there, without touching users
          * (q=And, 28,654 matches: 38 ms -> 0.9 ms). */
         own2.like = fts_phrase(q->q);
-        sb_add(&count_sql, "SELECT count(*) FROM users_fts WHERE users_fts MATCH ?");
+        sb_add(&count_sql, "SELECT (SELECT count(*) FROM users_fts WHERE users_fts MATCH ?"
+                           FTS_NOT_PENDING ") + (SELECT count(*) FROM users_fts_pending p "
+                           "CROSS JOIN users pu ON pu.id = p.user_id "
+                           "WHERE instr(pu.search_key, ?) > 0)");
         bind_push_text(&cb_binds, own2.like);
+        bind_push_text(&cb_binds, q->q);
     } else {
         sb_add(&count_sql, "SELECT count(*) FROM users");
         build_filter(q, &count_sql, &cb_binds, &own2);
     }
     /* A group's members are few: let them drive the page, not the index. */
     if (fts && sort_by_id_only(q, &desc) && !q->group_id) {
-        build_fts_page(q, desc, &sql, &b, &own1);
+        build_fts_page(q, desc, &sql, &b, &own1, &own3);
     } else {
         sb_add(&sql, "SELECT " USER_COLS " FROM users");
         build_filter(q, &sql, &b, &own1);
@@ -1357,6 +1603,7 @@ out:
     free(count_sql.s);
     filter_owned_release(&own1);
     filter_owned_release(&own2);
+    filter_owned_release(&own3);
     return r;
 }
 
@@ -3038,6 +3285,12 @@ int rs_sqlite_open(const struct rs_store_config *cfg, const char *path, struct r
     pthread_key_create(&s->reader_key, NULL);
     pthread_mutex_init(&s->ckpt_lock, NULL);
     pthread_cond_init(&s->ckpt_cond, NULL);
+    pthread_mutex_init(&s->idx_lock, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&s->idx_cond, &ca);
+    pthread_condattr_destroy(&ca);
     int r = conn_open(s, true, &s->writer, err);
     if (r < 0) {
         sq_close(&s->base);
@@ -3052,6 +3305,8 @@ int rs_sqlite_open(const struct rs_store_config *cfg, const char *path, struct r
     sqlite3_wal_hook(s->writer->db, on_wal_commit, s);
     if (pthread_create(&s->checkpointer, NULL, checkpointer_main, s) == 0)
         s->ckpt_running = true;
+    if (pthread_create(&s->indexer, NULL, indexer_main, s) == 0)
+        s->idx_running = true;
     *ret = &s->base;
     return 0;
 }

@@ -46,6 +46,8 @@ struct rs_store_config {
 struct rs_store_stats {
     int conns_open;
     int conns_in_use;
+    int64_t search_pending; /* users the search index has yet to take in (SQLite) */
+    int64_t search_indexed; /* users this process folded into it so far */
 };
 
 struct rs_store_ops {

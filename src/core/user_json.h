@@ -10,6 +10,10 @@
 
 /* New reference to {"id", "username", ..., "version"}. */
 json_t *rs_user_to_json(const struct rs_user *u);
+/* The same record as compact JSON text, byte for byte what json_dumps of
+ * rs_user_to_json gives (JSON_COMPACT | JSON_PRESERVE_ORDER), written
+ * directly. Caller frees. */
+char *rs_user_to_json_text(const struct rs_user *u);
 /* New reference to an object with only the fields in mask (audit diffs). */
 json_t *rs_user_fields_to_json(const struct rs_user *u, unsigned mask);
 /* Which fields differ between a and b (RS_UF_* bits). */

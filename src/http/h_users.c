@@ -67,7 +67,7 @@ int rs_h_users_create(struct rs_call *call)
     if (r < 0)
         return rs_call_fail(call, r);
     set_user_headers(call, &out, true);
-    rs_call_json(call, 201, rs_user_to_json(&out));
+    rs_call_json_text(call, 201, rs_user_to_json_text(&out));
     rs_user_release(&out);
     return 0;
 }
@@ -79,7 +79,7 @@ int rs_h_users_get(struct rs_call *call)
     if (r < 0)
         return rs_call_fail(call, r);
     set_user_headers(call, &u, false);
-    rs_call_json(call, 200, rs_user_to_json(&u));
+    rs_call_json_text(call, 200, rs_user_to_json_text(&u));
     rs_user_release(&u);
     return 0;
 }
@@ -103,7 +103,7 @@ int rs_h_users_update(struct rs_call *call)
     if (r < 0)
         return rs_call_fail(call, r);
     set_user_headers(call, &out, false);
-    rs_call_json(call, 200, rs_user_to_json(&out));
+    rs_call_json_text(call, 200, rs_user_to_json_text(&out));
     rs_user_release(&out);
     return 0;
 }
@@ -377,7 +377,7 @@ static int user_action(struct rs_call *call, int action)
     if (r < 0)
         return rs_call_fail(call, r);
     set_user_headers(call, &u, false);
-    rs_call_json(call, 200, rs_user_to_json(&u));
+    rs_call_json_text(call, 200, rs_user_to_json_text(&u));
     rs_user_release(&u);
     return 0;
 }

@@ -70,6 +70,13 @@ void rs_call_json(struct rs_call *call, int status, json_t *body)
     call->json = body;
 }
 
+void rs_call_json_text(struct rs_call *call, int status, char *text)
+{
+    call->status = status;
+    call->text = text;
+    call->content_type = "application/json";
+}
+
 json_t *rs_call_body_object(struct rs_call *call)
 {
     if (!call->body) {

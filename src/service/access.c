@@ -36,6 +36,8 @@ static pthread_t watcher;
 static _Atomic bool watching;
 static struct rs_store *watched;
 
+static void catalogue_forget(void);
+
 void rs_access_stamp(int64_t ret[2])
 {
     ret[0] = atomic_load(&db_version);
@@ -89,6 +91,7 @@ void rs_access_watch_stop(void)
     if (!atomic_exchange(&watching, false))
         return;
     pthread_join(watcher, NULL);
+    catalogue_forget();
     pthread_rwlock_wrlock(&cache_lock);
     for (size_t i = 0; i < CACHE_SLOTS; i++) {
         if (cache[i].user_id) {
@@ -101,21 +104,107 @@ void rs_access_watch_stop(void)
     pthread_rwlock_unlock(&cache_lock);
 }
 
-/* Reads what resolution needs and resolves (no cache). */
-int rs_access_compute(struct rs_ctx *ctx, struct rs_conn *c, const struct rs_user *u,
-                      struct rs_access *ret, struct rs_error *err)
+/* --- the role catalogue, cached ---
+ *
+ * Every role and resource, as of one access version. Any change to either
+ * bumps the version in its own transaction, so a catalogue loaded in a
+ * snapshot that read version v is exactly what any later snapshot reading v
+ * sees. Checks read the version on their own connection (one tiny query)
+ * and reuse the catalogue when it matches, instead of reading and parsing
+ * every role's permissions each time. Shared read-only, counted references. */
+struct catalogue {
+    atomic_int refs;
+    int64_t version;
+    struct rs_role *roles;
+    size_t nroles;
+    struct rs_resource_def *res;
+    size_t nres;
+};
+
+static pthread_mutex_t cat_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct catalogue *cat_cached;
+
+static void cat_unref(struct catalogue *k)
+{
+    if (!k || atomic_fetch_sub(&k->refs, 1) != 1)
+        return;
+    for (size_t i = 0; i < k->nroles; i++)
+        rs_role_release(&k->roles[i]);
+    free(k->roles);
+    for (size_t i = 0; i < k->nres; i++)
+        rs_resource_def_release(&k->res[i]);
+    free(k->res);
+    free(k);
+}
+
+/* The catalogue as c's snapshot or transaction sees it. */
+static int catalogue_get(struct rs_ctx *ctx, struct rs_conn *c, struct catalogue **ret,
+                         struct rs_error *err)
 {
     const struct rs_store_ops *ops = ctx->store->ops;
-    struct rs_role *roles = NULL;
-    struct rs_resource_def *res = NULL;
+    int64_t v = 0;
+    int r = ops->access_version_get(c, &v, err);
+    if (r < 0)
+        return r;
+    pthread_mutex_lock(&cat_lock);
+    struct catalogue *k = cat_cached;
+    if (k && k->version == v) {
+        atomic_fetch_add(&k->refs, 1);
+        pthread_mutex_unlock(&cat_lock);
+        *ret = k;
+        return 0;
+    }
+    pthread_mutex_unlock(&cat_lock);
+    k = rs_xcalloc(1, sizeof(*k));
+    atomic_init(&k->refs, 1);
+    k->version = v;
+    r = ops->role_list(c, &k->roles, &k->nroles, err);
+    if (r == 0)
+        r = ops->resource_list(c, &k->res, &k->nres, err);
+    if (r < 0) {
+        cat_unref(k);
+        return r;
+    }
+    struct catalogue *old = NULL;
+    pthread_mutex_lock(&cat_lock);
+    if (!cat_cached || cat_cached->version < v) {
+        old = cat_cached;
+        cat_cached = k;
+        atomic_fetch_add(&k->refs, 1);
+    }
+    pthread_mutex_unlock(&cat_lock);
+    cat_unref(old);
+    *ret = k;
+    return 0;
+}
+
+static const struct rs_role *catalogue_role(const struct catalogue *k, const char *key)
+{
+    for (size_t i = 0; i < k->nroles; i++) {
+        if (strcmp(k->roles[i].key, key) == 0)
+            return &k->roles[i];
+    }
+    return NULL;
+}
+
+static void catalogue_forget(void)
+{
+    pthread_mutex_lock(&cat_lock);
+    struct catalogue *k = cat_cached;
+    cat_cached = NULL;
+    pthread_mutex_unlock(&cat_lock);
+    cat_unref(k);
+}
+
+/* Reads what resolution needs and resolves over catalogue k (no cache). */
+static int compute_with(struct rs_ctx *ctx, struct rs_conn *c, const struct catalogue *k,
+                        const struct rs_user *u, struct rs_access *ret, struct rs_error *err)
+{
+    const struct rs_store_ops *ops = ctx->store->ops;
     struct rs_group *groups = NULL;
     char **secondary = NULL;
-    size_t nroles = 0, nres = 0, ngroups = 0, nsec = 0;
-    int r = ops->role_list(c, &roles, &nroles, err);
-    if (r == 0)
-        r = ops->resource_list(c, &res, &nres, err);
-    if (r == 0)
-        r = ops->user_roles_get(c, u->id, &secondary, &nsec, err);
+    size_t ngroups = 0, nsec = 0;
+    int r = ops->user_roles_get(c, u->id, &secondary, &nsec, err);
     if (r == 0)
         r = ops->groups_of_user(c, u->id, &groups, &ngroups, err);
     if (r == 0) {
@@ -123,39 +212,46 @@ int rs_access_compute(struct rs_ctx *ctx, struct rs_conn *c, const struct rs_use
         for (size_t i = 0; i < ngroups; i++)
             nrefs += json_array_size(groups[i].roles);
         struct rs_role_ref *refs = rs_xcalloc(nrefs, sizeof(*refs));
-        size_t k = 0;
+        size_t n = 0;
         if (u->role)
-            refs[k++] = (struct rs_role_ref){u->role, RS_VIA_PRIMARY, NULL};
+            refs[n++] = (struct rs_role_ref){u->role, RS_VIA_PRIMARY, NULL};
         for (size_t i = 0; i < nsec; i++)
-            refs[k++] = (struct rs_role_ref){secondary[i], RS_VIA_SECONDARY, NULL};
+            refs[n++] = (struct rs_role_ref){secondary[i], RS_VIA_SECONDARY, NULL};
         for (size_t i = 0; i < ngroups; i++) {
             size_t j;
             json_t *key;
             json_array_foreach(groups[i].roles, j, key)
             {
-                refs[k++] = (struct rs_role_ref){json_string_value(key), RS_VIA_GROUP,
+                refs[n++] = (struct rs_role_ref){json_string_value(key), RS_VIA_GROUP,
                                                  groups[i].name};
             }
         }
-        char **keys = rs_xcalloc(nres ? nres : 1, sizeof(char *));
-        for (size_t i = 0; i < nres; i++)
-            keys[i] = res[i].key;
-        rs_access_resolve(u->id, u->type, u->status, roles, nroles, refs, k, keys, nres, ret);
+        char **keys = rs_xcalloc(k->nres ? k->nres : 1, sizeof(char *));
+        for (size_t i = 0; i < k->nres; i++)
+            keys[i] = k->res[i].key;
+        rs_access_resolve(u->id, u->type, u->status, k->roles, k->nroles, refs, n, keys,
+                          k->nres, ret);
         free(keys);
         free(refs);
     }
-    for (size_t i = 0; i < nroles; i++)
-        rs_role_release(&roles[i]);
-    free(roles);
-    for (size_t i = 0; i < nres; i++)
-        rs_resource_def_release(&res[i]);
-    free(res);
     for (size_t i = 0; i < ngroups; i++)
         rs_group_release(&groups[i]);
     free(groups);
     for (size_t i = 0; i < nsec; i++)
         free(secondary[i]);
     free(secondary);
+    return r;
+}
+
+int rs_access_compute(struct rs_ctx *ctx, struct rs_conn *c, const struct rs_user *u,
+                      struct rs_access *ret, struct rs_error *err)
+{
+    struct catalogue *k = NULL;
+    int r = catalogue_get(ctx, c, &k, err);
+    if (r < 0)
+        return r;
+    r = compute_with(ctx, c, k, u, ret, err);
+    cat_unref(k);
     return r;
 }
 
@@ -404,31 +500,83 @@ int rs_svc_access_cache_clear(struct rs_ctx *ctx, struct rs_error *err)
     return rs_tx_commit(&tx, err);
 }
 
+/* Whether `mine` holds every level role grants (no escalation). */
+static int grant_within(const struct rs_access *mine, const struct rs_role *role,
+                        const char *field, struct rs_error *err)
+{
+    for (size_t i = 0; i < mine->n; i++) {
+        const char *key = mine->items[i].resource;
+        enum rs_level grants = rs_role_level(role, key), have = mine->items[i].level;
+        if (grants != RS_LEVEL_NONE && have < grants)
+            return rs_error_field(err, RS_EFORBIDDEN, field, "escalation",
+                                  "%s would grant %s on %s, which you do not hold (you have %s)",
+                                  role->key, rs_level_name(grants), key, rs_level_name(have));
+    }
+    return 0;
+}
+
+/* The grant check against the actor's access as the transaction sees it
+ * (catalogue k, read in the transaction). The cached entry serves when it
+ * was made at the access version the transaction reads: nothing that could
+ * change anyone's access has committed since. */
+static int check_grant_in(struct rs_ctx *ctx, struct rs_tx *tx, const struct catalogue *k,
+                          const struct rs_role *role, const char *field, struct rs_error *err)
+{
+    int64_t actor = ctx->actor.user_id;
+    size_t slot = (size_t)actor & (CACHE_SLOTS - 1);
+    pthread_rwlock_rdlock(&cache_lock);
+    const struct entry *e = &cache[slot];
+    if (e->user_id == actor && e->db_version == k->version) {
+        int r = grant_within(&e->access, role, field, err);
+        pthread_rwlock_unlock(&cache_lock);
+        return r;
+    }
+    pthread_rwlock_unlock(&cache_lock);
+    /* Resolved on the transaction's own connection: a call holds one
+     * connection at a time (a pooled second one could deadlock). */
+    struct rs_user me;
+    struct rs_access mine;
+    int r = ctx->store->ops->user_get(tx->conn, actor, &me, err);
+    if (r < 0)
+        return r;
+    r = compute_with(ctx, tx->conn, k, &me, &mine, err);
+    rs_user_release(&me);
+    if (r < 0)
+        return r;
+    r = grant_within(&mine, role, field, err);
+    rs_access_release(&mine);
+    return r;
+}
+
 int rs_svc_check_grant(struct rs_ctx *ctx, struct rs_tx *tx, const struct rs_role *role,
                        const char *field, struct rs_error *err)
 {
     if (ctx->actor.user_id == 0 || !role)
         return 0;
-    /* Resolved on the transaction's own connection: a call holds one
-     * connection at a time (a pooled second one could deadlock). */
-    struct rs_user actor;
-    struct rs_access mine;
-    int r = ctx->store->ops->user_get(tx->conn, ctx->actor.user_id, &actor, err);
+    struct catalogue *k = NULL;
+    int r = catalogue_get(ctx, tx->conn, &k, err);
+    if (r == 0)
+        r = check_grant_in(ctx, tx, k, role, field, err);
+    cat_unref(k);
+    return r;
+}
+
+int rs_svc_check_role_assignable(struct rs_ctx *ctx, struct rs_tx *tx, const char *key,
+                                 const char *field, struct rs_error *err)
+{
+    if (!key)
+        return 0;
+    struct catalogue *k = NULL;
+    int r = catalogue_get(ctx, tx->conn, &k, err);
     if (r < 0)
         return r;
-    r = rs_access_compute(ctx, tx->conn, &actor, &mine, err);
-    rs_user_release(&actor);
-    if (r < 0)
-        return r;
-    for (size_t i = 0; r == 0 && i < mine.n; i++) {
-        const char *key = mine.items[i].resource;
-        enum rs_level grants = rs_role_level(role, key), have = mine.items[i].level;
-        if (grants != RS_LEVEL_NONE && have < grants)
-            r = rs_error_field(err, RS_EFORBIDDEN, field, "escalation",
-                               "%s would grant %s on %s, which you do not hold (you have %s)",
-                               role->key, rs_level_name(grants), key, rs_level_name(have));
-    }
-    rs_access_release(&mine);
+    const struct rs_role *role = catalogue_role(k, key);
+    if (!role || !role->active)
+        r = rs_error_field(err, RS_EVALIDATION, field, "exists", "%s \"%s\" names no active role",
+                           field, key);
+    else if (ctx->actor.user_id != 0)
+        r = check_grant_in(ctx, tx, k, role, field, err);
+    cat_unref(k);
     return r;
 }
 

@@ -156,7 +156,9 @@ static int save_role(struct rs_ctx *ctx, json_t *body, int64_t id, int64_t expec
         free(before);
         free(after);
     }
-    if (r == 0 && old)
+    /* A new role changes no one's access yet, but it changes the role
+     * catalogue, which is cached by the same version (access.c). */
+    if (r == 0)
         r = rs_tx_access_changed(&tx, err);
     if (r == 0)
         r = rs_tx_commit(&tx, err);

@@ -45,32 +45,6 @@ static int not_found(struct rs_error *err, int64_t id)
     return rs_error_set(err, RS_ENOTFOUND, "no user with id %lld", (long long)id);
 }
 
-/* A primary role must name an active role, and the actor may assign only a
- * role whose every level they hold themselves (no escalation). */
-static int check_role(struct rs_ctx *ctx, struct rs_tx *tx, const char *key, const char *field,
-                      struct rs_error *err)
-{
-    if (!key)
-        return 0;
-    struct rs_role *roles = NULL;
-    size_t n = 0;
-    int r = ctx->store->ops->role_list(tx->conn, &roles, &n, err);
-    const struct rs_role *role = NULL;
-    for (size_t i = 0; r == 0 && i < n; i++) {
-        if (strcmp(roles[i].key, key) == 0)
-            role = &roles[i];
-    }
-    if (r == 0 && (!role || !role->active))
-        r = rs_error_field(err, RS_EVALIDATION, field, "exists", "%s \"%s\" names no active role",
-                           field, key);
-    if (r == 0)
-        r = rs_svc_check_grant(ctx, tx, role, field, err);
-    for (size_t i = 0; i < n; i++)
-        rs_role_release(&roles[i]);
-    free(roles);
-    return r;
-}
-
 /* Making someone an admin-type user hands them everything: only those who
  * hold admin on every resource may. */
 static int check_admin_type(struct rs_ctx *ctx, struct rs_tx *tx, struct rs_error *err)
@@ -234,7 +208,7 @@ int rs_svc_user_create_with(struct rs_ctx *ctx, struct rs_user *in, unsigned in_
     u.custom = in->custom && json_object_size(in->custom) ? json_incref(in->custom) : NULL;
     r = check_manager(ctx, &tx, &u, err);
     if (r == 0)
-        r = check_role(ctx, &tx, u.role, "role", err);
+        r = rs_svc_check_role_assignable(ctx, &tx, u.role, "role", err);
     if (r == 0 && u.type == RS_USER_ADMIN)
         r = check_admin_type(ctx, &tx, err);
     if (r == 0 && u.status == RS_STATUS_ACTIVE)
@@ -486,7 +460,7 @@ int rs_svc_user_update(struct rs_ctx *ctx, int64_t id, struct rs_user *patch, un
     if (r == 0 && (changed & RS_UF_MANAGER))
         r = check_manager(ctx, &tx, &after, err);
     if (r == 0 && (changed & RS_UF_ROLE))
-        r = check_role(ctx, &tx, after.role, "role", err);
+        r = rs_svc_check_role_assignable(ctx, &tx, after.role, "role", err);
     if (r == 0 && (changed & RS_UF_TYPE) && after.type == RS_USER_ADMIN)
         r = check_admin_type(ctx, &tx, err);
     else if (r == 0 && (changed & RS_UF_TYPE))

@@ -9,6 +9,7 @@
 
 #include "src/core/b64.h"
 #include "src/core/user.h"
+#include "src/core/user_json.h"
 
 /* ---- helpers ------------------------------------------------------------ */
 
@@ -947,10 +948,53 @@ static void cursor_refuses_tampered_text(void **state)
     free(ok);
 }
 
+/* rs_user_to_json_text writes what json_dumps(rs_user_to_json) would. */
+static void expect_same_json(const struct rs_user *u)
+{
+    json_t *o = rs_user_to_json(u);
+    char *want = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    char *got = rs_user_to_json_text(u);
+    assert_non_null(want);
+    assert_string_equal(got, want);
+    free(want);
+    free(got);
+    json_decref(o);
+}
+
+static void json_text_matches_jansson(void **state)
+{
+    struct rs_user u;
+    user_fill(&u, "anna", "anna@example.com", "Anna", "Lind");
+    u.id = 42;
+    u.version = 3;
+    expect_same_json(&u); /* mostly nulls, no times */
+    u.created_at = 1795523391162;
+    u.updated_at = 1795523391999;
+    u.status_changed_at = 1;
+    u.manager_id = 7;
+    u.type = RS_USER_ADMIN;
+    u.status = RS_STATUS_LOCKED;
+    u.phone = strdup("+46 8 123 456");
+    u.department = strdup("R&D \"Core\" \\ team");
+    u.position = strdup("tab\there, newline\nthere, \r\b\f and \x01\x1f\x7f");
+    u.location = strdup("Göteborg / Γιώργος / Иван / 日本 / 😀");
+    u.role = strdup("standard_user");
+    u.status_reason = strdup("other");
+    u.status_note = strdup("</script><b>");
+    u.custom = json_pack("{s:s,s:i,s:b,s:n}", "cost_center", "CC-\"9\"", "level", 3, "remote",
+                         1, "none");
+    expect_same_json(&u);
+    json_decref(u.custom);
+    u.custom = json_object(); /* empty: {} either way */
+    expect_same_json(&u);
+    rs_user_release(&u);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(validate_full_create_passes),
+        cmocka_unit_test(json_text_matches_jansson),
         cmocka_unit_test(validate_create_requires_each_field),
         cmocka_unit_test(validate_empty_create_reports_every_field),
         cmocka_unit_test(validate_patch_null_field_refused),

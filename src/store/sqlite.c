@@ -22,6 +22,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "sqlite_vfs.h"
 #include "store.h"
 
 enum stmt_id {
@@ -448,7 +449,7 @@ static int conn_open(struct sq_store *s, bool writer, struct sq_conn **ret, stru
 {
     sqlite3 *db = NULL;
     int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
-    int rc = sqlite3_open_v2(s->path, &db, flags, NULL);
+    int rc = sqlite3_open_v2(s->path, &db, flags, rs_sqlite_vfs());
     if (rc != SQLITE_OK) {
         rs_error_log(err, "sqlite open %s: %s", s->path, db ? sqlite3_errmsg(db) : "");
         sqlite3_close(db);

@@ -1,0 +1,242 @@
+/* sqlite_vfs.c: "roster", a thin VFS over SQLite's default one that writes a
+ * commit's WAL frames with one system call.
+ *
+ * SQLite writes each WAL frame as two writes (its 24-byte header, then the
+ * page), so a create's ~19 frames cost ~38 pwrite calls, each locking the
+ * inode and touching two page-cache pages (frames are 4120 bytes, not page
+ * aligned). This layer gathers consecutive writes to a WAL file in a buffer
+ * and hands them to the real file as one write before anything else touches
+ * that file: a sync, a read, a size query, a truncate, a lock, a close.
+ *
+ * Why this is safe: other connections (readers, the checkpointer) learn of
+ * new frames only from the WAL index, which SQLite updates after the commit's
+ * sync, and the sync writes the buffer first. That holds because roster runs
+ * every connection with synchronous=FULL (sqlite.c, conn_open), where SQLite
+ * syncs the WAL at each commit; with synchronous=NORMAL it would not, so this
+ * VFS must not be used that way. Database files pass straight through. */
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sqlite_vfs.h"
+
+/* Larger writes go through as they are. The unix VFS writes at most 128 KiB
+ * - 1 per call (seekAndWrite masks the count with 0x1ffff, and a write of
+ * exactly 128 KiB reports SQLITE_FULL), so stay below that; a create's
+ * ~19 frames are 78 KiB. */
+#define GATHER_MAX (120 * 1024)
+
+struct gfile {
+    sqlite3_file base;
+    sqlite3_file *real; /* follows this struct in the same allocation */
+    bool wal;
+    char *buf;
+    int len;
+    sqlite3_int64 off;
+};
+
+static sqlite3_vfs *real_vfs;
+
+#define REAL(f) (((struct gfile *)(f))->real)
+
+static int flush(struct gfile *g)
+{
+    if (g->len == 0)
+        return SQLITE_OK;
+    int rc = g->real->pMethods->xWrite(g->real, g->buf, g->len, g->off);
+    g->len = 0;
+    return rc;
+}
+
+static int g_close(sqlite3_file *f)
+{
+    struct gfile *g = (struct gfile *)f;
+    int rc = flush(g);
+    int rc2 = g->real->pMethods->xClose(g->real);
+    free(g->buf);
+    g->buf = NULL;
+    return rc != SQLITE_OK ? rc : rc2;
+}
+
+static int g_read(sqlite3_file *f, void *p, int amt, sqlite3_int64 off)
+{
+    int rc = flush((struct gfile *)f);
+    return rc != SQLITE_OK ? rc : REAL(f)->pMethods->xRead(REAL(f), p, amt, off);
+}
+
+static int g_write(sqlite3_file *f, const void *p, int amt, sqlite3_int64 off)
+{
+    struct gfile *g = (struct gfile *)f;
+    if (!g->wal)
+        return g->real->pMethods->xWrite(g->real, p, amt, off);
+    if (g->len > 0 && (off != g->off + g->len || g->len + amt > GATHER_MAX)) {
+        int rc = flush(g);
+        if (rc != SQLITE_OK)
+            return rc;
+    }
+    if (amt > GATHER_MAX)
+        return g->real->pMethods->xWrite(g->real, p, amt, off);
+    if (!g->buf) {
+        g->buf = malloc(GATHER_MAX);
+        if (!g->buf)
+            return g->real->pMethods->xWrite(g->real, p, amt, off);
+    }
+    if (g->len == 0)
+        g->off = off;
+    memcpy(g->buf + g->len, p, (size_t)amt);
+    g->len += amt;
+    return SQLITE_OK;
+}
+
+static int g_truncate(sqlite3_file *f, sqlite3_int64 size)
+{
+    int rc = flush((struct gfile *)f);
+    return rc != SQLITE_OK ? rc : REAL(f)->pMethods->xTruncate(REAL(f), size);
+}
+
+static int g_sync(sqlite3_file *f, int flags)
+{
+    int rc = flush((struct gfile *)f);
+    return rc != SQLITE_OK ? rc : REAL(f)->pMethods->xSync(REAL(f), flags);
+}
+
+static int g_file_size(sqlite3_file *f, sqlite3_int64 *size)
+{
+    int rc = flush((struct gfile *)f);
+    return rc != SQLITE_OK ? rc : REAL(f)->pMethods->xFileSize(REAL(f), size);
+}
+
+static int g_lock(sqlite3_file *f, int level)
+{
+    int rc = flush((struct gfile *)f);
+    return rc != SQLITE_OK ? rc : REAL(f)->pMethods->xLock(REAL(f), level);
+}
+
+static int g_unlock(sqlite3_file *f, int level)
+{
+    int rc = flush((struct gfile *)f);
+    return rc != SQLITE_OK ? rc : REAL(f)->pMethods->xUnlock(REAL(f), level);
+}
+
+static int g_check_reserved(sqlite3_file *f, int *out)
+{
+    return REAL(f)->pMethods->xCheckReservedLock(REAL(f), out);
+}
+
+static int g_file_control(sqlite3_file *f, int op, void *arg)
+{
+    int rc = flush((struct gfile *)f);
+    return rc != SQLITE_OK ? rc : REAL(f)->pMethods->xFileControl(REAL(f), op, arg);
+}
+
+static int g_sector_size(sqlite3_file *f)
+{
+    return REAL(f)->pMethods->xSectorSize(REAL(f));
+}
+
+static int g_device_characteristics(sqlite3_file *f)
+{
+    return REAL(f)->pMethods->xDeviceCharacteristics(REAL(f));
+}
+
+static int g_shm_map(sqlite3_file *f, int pg, int pgsz, int extend, void volatile **pp)
+{
+    return REAL(f)->pMethods->xShmMap(REAL(f), pg, pgsz, extend, pp);
+}
+
+static int g_shm_lock(sqlite3_file *f, int offset, int n, int flags)
+{
+    int rc = flush((struct gfile *)f);
+    return rc != SQLITE_OK ? rc : REAL(f)->pMethods->xShmLock(REAL(f), offset, n, flags);
+}
+
+static void g_shm_barrier(sqlite3_file *f)
+{
+    (void)flush((struct gfile *)f);
+    REAL(f)->pMethods->xShmBarrier(REAL(f));
+}
+
+static int g_shm_unmap(sqlite3_file *f, int del)
+{
+    return REAL(f)->pMethods->xShmUnmap(REAL(f), del);
+}
+
+static int g_fetch(sqlite3_file *f, sqlite3_int64 off, int amt, void **pp)
+{
+    int rc = flush((struct gfile *)f);
+    return rc != SQLITE_OK ? rc : REAL(f)->pMethods->xFetch(REAL(f), off, amt, pp);
+}
+
+static int g_unfetch(sqlite3_file *f, sqlite3_int64 off, void *p)
+{
+    return REAL(f)->pMethods->xUnfetch(REAL(f), off, p);
+}
+
+static const sqlite3_io_methods g_methods = {
+    .iVersion = 3,
+    .xClose = g_close,
+    .xRead = g_read,
+    .xWrite = g_write,
+    .xTruncate = g_truncate,
+    .xSync = g_sync,
+    .xFileSize = g_file_size,
+    .xLock = g_lock,
+    .xUnlock = g_unlock,
+    .xCheckReservedLock = g_check_reserved,
+    .xFileControl = g_file_control,
+    .xSectorSize = g_sector_size,
+    .xDeviceCharacteristics = g_device_characteristics,
+    .xShmMap = g_shm_map,
+    .xShmLock = g_shm_lock,
+    .xShmBarrier = g_shm_barrier,
+    .xShmUnmap = g_shm_unmap,
+    .xFetch = g_fetch,
+    .xUnfetch = g_unfetch,
+};
+
+static int g_open(sqlite3_vfs *vfs, sqlite3_filename name, sqlite3_file *f, int flags,
+                  int *out_flags)
+{
+    struct gfile *g = (struct gfile *)f;
+    memset(g, 0, sizeof(*g));
+    g->real = (sqlite3_file *)(g + 1);
+    g->wal = (flags & SQLITE_OPEN_WAL) != 0;
+    int rc = real_vfs->xOpen(real_vfs, name, g->real, flags, out_flags);
+    /* SQLite calls xClose only when pMethods is set, so set it only when the
+     * real file is open. The unix VFS's files have version 3 methods, every
+     * one of which is forwarded; anything older is refused. */
+    if (g->real->pMethods && g->real->pMethods->iVersion < 3) {
+        g->real->pMethods->xClose(g->real);
+        return SQLITE_CANTOPEN;
+    }
+    if (g->real->pMethods)
+        g->base.pMethods = &g_methods;
+    return rc;
+}
+
+static sqlite3_vfs g_vfs;
+static pthread_once_t g_once = PTHREAD_ONCE_INIT;
+static bool g_ok;
+
+static void g_register(void)
+{
+    real_vfs = sqlite3_vfs_find(NULL);
+    if (!real_vfs)
+        return;
+    /* Every other method is the real VFS's own (they do not depend on which
+     * vfs struct they are called through). */
+    g_vfs = *real_vfs;
+    g_vfs.pNext = NULL;
+    g_vfs.zName = "roster";
+    g_vfs.szOsFile = (int)sizeof(struct gfile) + real_vfs->szOsFile;
+    g_vfs.xOpen = g_open;
+    g_ok = sqlite3_vfs_register(&g_vfs, 0) == SQLITE_OK;
+}
+
+const char *rs_sqlite_vfs(void)
+{
+    pthread_once(&g_once, g_register);
+    return g_ok ? "roster" : NULL;
+}

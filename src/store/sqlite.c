@@ -22,6 +22,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "../util/log.h"
 #include "sqlite_vfs.h"
 #include "store.h"
 
@@ -646,6 +647,7 @@ static int index_batch(struct sq_conn *c, int *ret_n, struct rs_error *err)
 
 static void index_pass(struct sq_store *s)
 {
+    static int64_t logged_at; /* this thread's own: one failure line a minute */
     for (;;) {
         struct rs_error err;
         rs_error_init(&err);
@@ -653,14 +655,20 @@ static void index_pass(struct sq_store *s)
         pthread_mutex_lock(&s->writer_lock);
         int r = index_batch(s->writer, &n, &err);
         pthread_mutex_unlock(&s->writer_lock);
-        if (r < 0 || n < INDEX_BATCH) {
-            /* A failure (a database not yet migrated, a busy file) is retried
-             * at the next wake; search is exact either way. */
-            if (n > 0)
-                atomic_fetch_add(&s->idx_done, n);
+        if (r < 0) {
+            /* Retried at the next wake (a busy file passes); search is exact
+             * meanwhile, only slower as the pending list grows. */
+            int64_t now = rs_wall_ms();
+            if (now - logged_at >= 60000) {
+                logged_at = now;
+                rs_log(RS_LOG_ERROR, "search indexer failed; retrying", "error", err.message,
+                       "detail", err.log_detail, NULL);
+            }
             break;
         }
         atomic_fetch_add(&s->idx_done, n);
+        if (n < INDEX_BATCH)
+            break;
     }
     pthread_mutex_lock(&s->writer_lock);
     int64_t left = 0;
@@ -914,8 +922,11 @@ static int sq_migrate(struct rs_store *base, int *ret_applied, struct rs_error *
     }
     *ret_applied = applied;
 out:
-    (void)s;
     sq_release((struct rs_conn *)c);
+    /* The indexer needs the schema this binary knows: start it once the
+     * migrations are in (every command that serves or writes runs them). */
+    if (r == 0 && !s->idx_running && pthread_create(&s->indexer, NULL, indexer_main, s) == 0)
+        s->idx_running = true;
     return r;
 }
 
@@ -3306,8 +3317,6 @@ int rs_sqlite_open(const struct rs_store_config *cfg, const char *path, struct r
     sqlite3_wal_hook(s->writer->db, on_wal_commit, s);
     if (pthread_create(&s->checkpointer, NULL, checkpointer_main, s) == 0)
         s->ckpt_running = true;
-    if (pthread_create(&s->indexer, NULL, indexer_main, s) == 0)
-        s->idx_running = true;
     *ret = &s->base;
     return 0;
 }

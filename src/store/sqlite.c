@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "../util/log.h"
 #include "sqlite_vfs.h"
@@ -508,6 +509,20 @@ static int on_wal_commit(void *arg, sqlite3 *db, const char *name, int pages)
     return SQLITE_OK;
 }
 
+/* The checkpointer's busy handler. SQLite's own (sqlite3_busy_timeout)
+ * sleeps 1, 2, 5, 10 ms... between tries, and the RESTART step, which holds
+ * the writer, waits for readers whose read transactions last microseconds
+ * (the access watcher, a GET): sleeping a whole millisecond or more there
+ * stalled every create. Retry every 50 us instead, for up to ~busy_timeout. */
+static int ckpt_busy(void *arg, int count)
+{
+    const struct sq_store *s = arg;
+    if ((int64_t)count * 50 >= (int64_t)s->busy_timeout_ms * 1000)
+        return 0;
+    usleep(50);
+    return 1;
+}
+
 static void *checkpointer_main(void *arg)
 {
     struct sq_store *s = arg;
@@ -517,7 +532,7 @@ static void *checkpointer_main(void *arg)
         sqlite3_close(db);
         return NULL;
     }
-    sqlite3_busy_timeout(db, s->busy_timeout_ms);
+    sqlite3_busy_handler(db, ckpt_busy, s);
     /* Until it reads the header a connection does not know the file is in WAL
      * mode, and a checkpoint would silently do nothing. */
     (void)sqlite3_exec(db, "PRAGMA journal_mode=WAL", NULL, NULL, NULL);
@@ -531,6 +546,11 @@ static void *checkpointer_main(void *arg)
         pthread_mutex_unlock(&s->ckpt_lock);
         int log = 0, done = 0;
         (void)sqlite3_wal_checkpoint_v2(db, NULL, SQLITE_CHECKPOINT_PASSIVE, &log, &done);
+        /* The writes made during that copy: copy them too while writes go
+         * on, so what is left for the writer-held step below is small (a
+         * create waits for that step; waits grow with its square). */
+        if (log - done > CHECKPOINT_PAGES / 16)
+            (void)sqlite3_wal_checkpoint_v2(db, NULL, SQLITE_CHECKPOINT_PASSIVE, &log, &done);
         /* Under a steady stream of writes a passive checkpoint never quite
          * catches up, so the log would never restart and would grow without
          * bound. Holding the writer briefly, finish the few frames written
@@ -539,6 +559,9 @@ static void *checkpointer_main(void *arg)
         (void)sqlite3_wal_checkpoint_v2(db, NULL, SQLITE_CHECKPOINT_RESTART, &log, &done);
         pthread_mutex_unlock(&s->writer_lock);
         pthread_mutex_lock(&s->ckpt_lock);
+        /* Commits during the copy asked again while the log was still long;
+         * it has just restarted, so that request is answered. */
+        s->ckpt_wanted = false;
     }
     pthread_mutex_unlock(&s->ckpt_lock);
     sqlite3_close(db);
@@ -557,7 +580,7 @@ static void *checkpointer_main(void *arg)
  * is given back between batches, so writes wait for one batch at most. Search
  * never depends on it having run: see "text search". */
 
-#define INDEX_BATCH 256
+#define INDEX_BATCH 64
 #define INDEX_DELAY_MS 1000
 #define INDEX_POLL_MS 1000
 
@@ -565,6 +588,13 @@ static int step_simple(struct sq_conn *c, enum stmt_id id, const char *what,
                        struct rs_error *err);
 static void bind_text(sqlite3_stmt *st, int i, const char *v);
 static char *col_optional(sqlite3_stmt *st, int i);
+
+/* Back to what every other write needs (the writer is shared). */
+static void index_restore_sync(struct sq_conn *c)
+{
+    rs_sqlite_vfs_gather(true);
+    (void)exec_sql(c, "PRAGMA synchronous=FULL", NULL);
+}
 
 /* Folds up to INDEX_BATCH pending users into the index; *ret_n says how many. */
 static int index_batch(struct sq_conn *c, int *ret_n, struct rs_error *err)
@@ -580,13 +610,27 @@ static int index_batch(struct sq_conn *c, int *ret_n, struct rs_error *err)
         return db_error(c, rc, "search index: pending", err);
     if (!any)
         return 0;
-    int r = step_simple(c, ST_BEGIN, "search index: begin", err);
+    /* The index is derived data, so its batches commit without an fsync of
+     * their own (synchronous=NORMAL, WAL's documented safe mode): after a
+     * power loss a batch is lost whole, index rows and pending deletions
+     * together, and is redone. The next create's fsync, or the checkpoint's,
+     * makes it durable. The WAL-gathering VFS must pass these writes straight
+     * through: without a sync it would hold frames that readers could
+     * already be told about (sqlite_vfs.c). */
+    int r = exec_sql(c, "PRAGMA synchronous=NORMAL", err);
+    if (r == 0) {
+        rs_sqlite_vfs_gather(false);
+        r = step_simple(c, ST_BEGIN, "search index: begin", err);
+        if (r < 0)
+            index_restore_sync(c);
+    }
     if (r < 0)
         return r;
     sqlite3_stmt *batch = stmt(c, ST_IDX_BATCH, err), *del = stmt(c, ST_IDX_DELETE, err),
                  *add = stmt(c, ST_IDX_ADD, err), *fin = stmt(c, ST_IDX_DONE, err);
     if (!batch || !del || !add || !fin) {
         (void)step_simple(c, ST_ROLLBACK, "search index: rollback", NULL);
+        index_restore_sync(c);
         return -RS_EINTERNAL;
     }
     /* Read the batch first: the statements below change the table it reads. */
@@ -636,11 +680,11 @@ static int index_batch(struct sq_conn *c, int *ret_n, struct rs_error *err)
     }
     if (r == 0)
         r = step_simple(c, ST_COMMIT, "search index: commit", err);
-    if (r < 0) {
-        if (!sqlite3_get_autocommit(c->db))
-            (void)step_simple(c, ST_ROLLBACK, "search index: rollback", NULL);
+    if (r < 0 && !sqlite3_get_autocommit(c->db))
+        (void)step_simple(c, ST_ROLLBACK, "search index: rollback", NULL);
+    index_restore_sync(c);
+    if (r < 0)
         return r;
-    }
     *ret_n = n;
     return 0;
 }

@@ -12,8 +12,10 @@
  * new frames only from the WAL index, which SQLite updates after the commit's
  * sync, and the sync writes the buffer first. That holds because roster runs
  * every connection with synchronous=FULL (sqlite.c, conn_open), where SQLite
- * syncs the WAL at each commit; with synchronous=NORMAL it would not, so this
- * VFS must not be used that way. Database files pass straight through. */
+ * syncs the WAL at each commit; with synchronous=NORMAL it would not, so a
+ * thread about to commit without a sync turns gathering off for itself first
+ * (rs_sqlite_vfs_gather; the search indexer does). Database files pass
+ * straight through. */
 #include <pthread.h>
 #include <sqlite3.h>
 #include <stdbool.h>
@@ -38,6 +40,7 @@ struct gfile {
 };
 
 static sqlite3_vfs *real_vfs;
+static _Thread_local bool no_gather; /* rs_sqlite_vfs_gather(false) on this thread */
 
 #define REAL(f) (((struct gfile *)(f))->real)
 
@@ -71,6 +74,10 @@ static int g_write(sqlite3_file *f, const void *p, int amt, sqlite3_int64 off)
     struct gfile *g = (struct gfile *)f;
     if (!g->wal)
         return g->real->pMethods->xWrite(g->real, p, amt, off);
+    if (no_gather) {
+        int rc = flush(g);
+        return rc != SQLITE_OK ? rc : g->real->pMethods->xWrite(g->real, p, amt, off);
+    }
     if (g->len > 0 && (off != g->off + g->len || g->len + amt > GATHER_MAX)) {
         int rc = flush(g);
         if (rc != SQLITE_OK)
@@ -233,6 +240,11 @@ static void g_register(void)
     g_vfs.szOsFile = (int)sizeof(struct gfile) + real_vfs->szOsFile;
     g_vfs.xOpen = g_open;
     g_ok = sqlite3_vfs_register(&g_vfs, 0) == SQLITE_OK;
+}
+
+void rs_sqlite_vfs_gather(bool on)
+{
+    no_gather = !on;
 }
 
 const char *rs_sqlite_vfs(void)

@@ -36,11 +36,30 @@ struct pg_store;
 
 /* What a struct rs_conn * really points to (never defined as rs_conn here:
  * sqlite.c has its own and both link into one binary). */
+/* Statements prepared on one connection (see pg_run). */
+#define PG_PREP_MAX 96
+#define PG_PREP_SQL_MAX 4096
+
+struct pg_prepared {
+    uint64_t hash;
+    char *sql;
+};
+
 struct pg_conn {
     struct pg_store *store;
     PGconn *pq; /* NULL while the slot is empty */
     enum pg_slot_state state;
+    struct pg_prepared prep[PG_PREP_MAX]; /* valid for this pq only */
+    int nprep;
 };
+
+/* Forgets the connection's prepared statements (a new or reset session has none). */
+static void prep_forget(struct pg_conn *c)
+{
+    for (int i = 0; i < c->nprep; i++)
+        free(c->prep[i].sql);
+    c->nprep = 0;
+}
 
 struct pg_store {
     struct rs_store base;
@@ -184,11 +203,75 @@ static int pp_bytes(struct pg_params *p, const unsigned char *b, int len)
 
 /* Runs sql with the first nparams of p (p may be NULL). Returns 0 and *ret
  * (caller PQclear()s it) on success, or -code with err filled. */
+static uint64_t sql_hash(const char *s)
+{
+    uint64_t h = 1469598103934665603ULL; /* FNV-1a */
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+    return h;
+}
+
+/* The name of sql's prepared statement on c, preparing it on first use;
+ * NULL when it is not (or cannot be) prepared: then it runs unprepared. */
+static const char *prepared_name(struct pg_conn *c, const char *sql, int nparams, char name[16])
+{
+    if (strlen(sql) > PG_PREP_SQL_MAX)
+        return NULL;
+    uint64_t h = sql_hash(sql);
+    for (int i = 0; i < c->nprep; i++) {
+        if (c->prep[i].hash == h && strcmp(c->prep[i].sql, sql) == 0) {
+            snprintf(name, 16, "rs%d", i);
+            return name;
+        }
+    }
+    /* A failed transaction refuses everything until it ends; prepare later. */
+    if (c->nprep == PG_PREP_MAX || PQtransactionStatus(c->pq) == PQTRANS_INERROR)
+        return NULL;
+    snprintf(name, 16, "rs%d", c->nprep);
+    PGresult *res = PQprepare(c->pq, name, sql, nparams, NULL);
+    bool ok = res && PQresultStatus(res) == PGRES_COMMAND_OK;
+    PQclear(res);
+    if (!ok)
+        return NULL; /* run unprepared: its error, if any, is reported there */
+    c->prep[c->nprep].hash = h;
+    c->prep[c->nprep].sql = rs_xstrdup(sql);
+    c->nprep++;
+    return name;
+}
+
+static int pg_run_named(struct pg_conn *c, const char *sql, const char *stmt_name,
+                   const struct pg_params *p, int nparams, const struct rs_user *u,
+                   PGresult **ret, struct rs_error *err);
+
+/* A built list query: its plan depends on the values (a department of 979
+ * users or of 179,783), so it is planned for each run, not prepared. */
+static int pg_run_unprepared(struct pg_conn *c, const char *sql, const struct pg_params *p,
+                             int nparams, const struct rs_user *u, PGresult **ret,
+                             struct rs_error *err)
+{
+    return pg_run_named(c, sql, NULL, p, nparams, u, ret, err);
+}
+
+/* Runs sql with parameters. Each distinct statement text is prepared once
+ * per connection (parsed and planned once, generic plans after PostgreSQL's
+ * first five runs), up to PG_PREP_MAX of them: the fixed statements and the
+ * common shapes of built list queries. */
 static int pg_run(struct pg_conn *c, const char *sql, const struct pg_params *p, int nparams,
                   const struct rs_user *u, PGresult **ret, struct rs_error *err)
 {
-    PGresult *res = PQexecParams(c->pq, sql, nparams, NULL, p ? p->vals : NULL, p ? p->lens : NULL,
-                                 p ? p->fmts : NULL, 0);
+    char name[16];
+    return pg_run_named(c, sql, prepared_name(c, sql, nparams, name), p, nparams, u, ret, err);
+}
+
+static int pg_run_named(struct pg_conn *c, const char *sql, const char *stmt_name,
+                   const struct pg_params *p, int nparams, const struct rs_user *u,
+                   PGresult **ret, struct rs_error *err)
+{
+    PGresult *res =
+        stmt_name ? PQexecPrepared(c->pq, stmt_name, nparams, p ? p->vals : NULL,
+                                   p ? p->lens : NULL, p ? p->fmts : NULL, 0)
+                  : PQexecParams(c->pq, sql, nparams, NULL, p ? p->vals : NULL,
+                                 p ? p->lens : NULL, p ? p->fmts : NULL, 0);
     ExecStatusType st = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
     if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK) {
         int rc = pg_fail(c, res, u, "query", err);
@@ -387,6 +470,7 @@ static void pool_put(struct pg_store *s, struct pg_conn *c, bool drop)
     if (drop && c->pq) {
         to_close = c->pq;
         c->pq = NULL;
+        prep_forget(c);
         s->nopen--;
     }
     c->state = c->pq ? PG_SLOT_IDLE : PG_SLOT_EMPTY;
@@ -415,10 +499,12 @@ static struct rs_conn *pg_acquire(struct rs_store *store, enum rs_conn_kind kind
             return NULL;
         }
         pthread_mutex_lock(&s->mu);
+        prep_forget(c);
         c->pq = pq;
         s->nopen++;
         pthread_mutex_unlock(&s->mu);
     } else if (!conn_alive(c->pq)) {
+        prep_forget(c);
         PQreset(c->pq);
         if (PQstatus(c->pq) != CONNECTION_OK) {
             log_pq_text(err, "reconnect", PQerrorMessage(c->pq));
@@ -467,8 +553,10 @@ static void pg_close(struct rs_store *store)
     struct pg_store *s = (struct pg_store *)store;
     if (!s)
         return;
-    for (int i = 0; i < s->size; i++)
+    for (int i = 0; i < s->size; i++) {
         PQfinish(s->conns[i].pq);
+        prep_forget(&s->conns[i]);
+    }
     pthread_cond_destroy(&s->cv);
     pthread_mutex_destroy(&s->mu);
     free(s->conns);
@@ -1142,7 +1230,7 @@ static int pg_user_list(struct rs_conn *rc_conn, const struct rs_user_query *q,
 
     /* Total, ignoring the cursor. */
     sql_add(&sql, "SELECT count(*) FROM users%s", where.buf);
-    rc = pg_run(c, sql.buf, &p, nfilter, NULL, &res, err);
+    rc = pg_run_unprepared(c, sql.buf, &p, nfilter, NULL, &res, err);
     if (rc)
         goto out;
     if (get_i64(res, 0, 0, &total)) {
@@ -1164,7 +1252,7 @@ static int pg_user_list(struct rs_conn *rc_conn, const struct rs_user_query *q,
     sql_add(&sql, " LIMIT $%d", pp_int(&p, (int64_t)limit + 1));
     if (q->offset > 0 && !q->has_cursor)
         sql_add(&sql, " OFFSET $%d", pp_int(&p, q->offset));
-    rc = pg_run(c, sql.buf, &p, p.n, NULL, &res, err);
+    rc = pg_run_unprepared(c, sql.buf, &p, p.n, NULL, &res, err);
     if (rc)
         goto out;
     int rows = PQntuples(res);

@@ -49,6 +49,8 @@ static void load(void)
     *(void **)&rs_pq.PQreset = sym(lib, "PQreset");
     *(void **)&rs_pq.PQnotifies = sym(lib, "PQnotifies");
     *(void **)&rs_pq.PQexecParams = sym(lib, "PQexecParams");
+    *(void **)&rs_pq.PQprepare = sym(lib, "PQprepare");
+    *(void **)&rs_pq.PQexecPrepared = sym(lib, "PQexecPrepared");
     *(void **)&rs_pq.PQconsumeInput = sym(lib, "PQconsumeInput");
     *(void **)&rs_pq.PQconninfoParse = sym(lib, "PQconninfoParse");
     *(void **)&rs_pq.PQconninfoFree = sym(lib, "PQconninfoFree");

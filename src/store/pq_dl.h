@@ -32,6 +32,8 @@ struct rs_pq {
     __typeof__(PQreset) *PQreset;
     __typeof__(PQnotifies) *PQnotifies;
     __typeof__(PQexecParams) *PQexecParams;
+    __typeof__(PQprepare) *PQprepare;
+    __typeof__(PQexecPrepared) *PQexecPrepared;
     __typeof__(PQconsumeInput) *PQconsumeInput;
     __typeof__(PQconninfoParse) *PQconninfoParse;
     __typeof__(PQconninfoFree) *PQconninfoFree;
@@ -66,6 +68,8 @@ int rs_pq_load(struct rs_error *err) RS_WUR;
 #define PQreset (rs_pq.PQreset)
 #define PQnotifies (rs_pq.PQnotifies)
 #define PQexecParams (rs_pq.PQexecParams)
+#define PQprepare (rs_pq.PQprepare)
+#define PQexecPrepared (rs_pq.PQexecPrepared)
 #define PQconsumeInput (rs_pq.PQconsumeInput)
 #define PQconninfoParse (rs_pq.PQconninfoParse)
 #define PQconninfoFree (rs_pq.PQconninfoFree)

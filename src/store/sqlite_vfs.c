@@ -37,6 +37,8 @@ struct gfile {
     char *buf;
     int len;
     sqlite3_int64 off;
+    struct gfile *db;  /* a WAL file: its database file's wrapper */
+    struct gfile *log; /* a database file: its open WAL file's wrapper, or NULL */
 };
 
 static sqlite3_vfs *real_vfs;
@@ -44,12 +46,37 @@ static _Thread_local bool no_gather; /* rs_sqlite_vfs_gather(false) on this thre
 
 #define REAL(f) (((struct gfile *)(f))->real)
 
+/* Writes the gathered bytes. On failure they stay gathered, so the commit's
+ * sync retries and fails in turn: SQLite never takes a commit for done
+ * whose frames were not written. */
 static int flush(struct gfile *g)
 {
     if (g->len == 0)
         return SQLITE_OK;
     int rc = g->real->pMethods->xWrite(g->real, g->buf, g->len, g->off);
-    g->len = 0;
+    if (rc == SQLITE_OK)
+        g->len = 0;
+    return rc;
+}
+
+/* Called on the database file before SQLite takes or gives back a WAL
+ * lock (slot 0 is the WAL write lock). Gathered bytes go out first. A
+ * writer gives back the write lock after its commit (whose sync wrote
+ * everything) or after a rollback: whatever is still gathered then belongs
+ * to a transaction that is over (frames a large transaction spilled before
+ * rolling back). It is written, as the real VFS already had, and dropped
+ * even if that fails: once the lock is free, another connection may write
+ * frames at those offsets, and late bytes would land on them. */
+static int settle_log(struct gfile *db, int offset, int flags)
+{
+    struct gfile *log = db->log;
+    if (!log || log->len == 0)
+        return SQLITE_OK;
+    int rc = flush(log);
+    if ((flags & SQLITE_SHM_UNLOCK) && offset == 0) {
+        log->len = 0;
+        return SQLITE_OK;
+    }
     return rc;
 }
 
@@ -57,6 +84,11 @@ static int g_close(sqlite3_file *f)
 {
     struct gfile *g = (struct gfile *)f;
     int rc = flush(g);
+    g->len = 0;
+    if (g->db && g->db->log == g)
+        g->db->log = NULL;
+    if (g->log)
+        g->log->db = NULL;
     int rc2 = g->real->pMethods->xClose(g->real);
     free(g->buf);
     g->buf = NULL;
@@ -155,13 +187,12 @@ static int g_shm_map(sqlite3_file *f, int pg, int pgsz, int extend, void volatil
 
 static int g_shm_lock(sqlite3_file *f, int offset, int n, int flags)
 {
-    int rc = flush((struct gfile *)f);
+    int rc = settle_log((struct gfile *)f, offset, flags);
     return rc != SQLITE_OK ? rc : REAL(f)->pMethods->xShmLock(REAL(f), offset, n, flags);
 }
 
 static void g_shm_barrier(sqlite3_file *f)
 {
-    (void)flush((struct gfile *)f);
     REAL(f)->pMethods->xShmBarrier(REAL(f));
 }
 
@@ -220,6 +251,16 @@ static int g_open(sqlite3_vfs *vfs, sqlite3_filename name, sqlite3_file *f, int 
     }
     if (g->real->pMethods)
         g->base.pMethods = &g_methods;
+    /* Tie a WAL file to its database file (opened first, through this VFS
+     * as well): the database file's WAL locks decide when gathered bytes
+     * must be out (settle_log). */
+    if (rc == SQLITE_OK && g->wal && name) {
+        sqlite3_file *dbf = sqlite3_database_file_object(name);
+        if (dbf && dbf->pMethods == &g_methods) {
+            g->db = (struct gfile *)dbf;
+            g->db->log = g;
+        }
+    }
     return rc;
 }
 

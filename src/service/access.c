@@ -167,7 +167,7 @@ static int catalogue_get(struct rs_ctx *ctx, struct rs_conn *c, struct catalogue
     }
     struct catalogue *old = NULL;
     pthread_mutex_lock(&cat_lock);
-    if (!cat_cached || cat_cached->version < v) {
+    if (!cat_cached || cat_cached->version != v) {
         old = cat_cached;
         cat_cached = k;
         atomic_fetch_add(&k->refs, 1);
@@ -185,6 +185,14 @@ static const struct rs_role *catalogue_role(const struct catalogue *k, const cha
             return &k->roles[i];
     }
     return NULL;
+}
+
+void rs_access_tx_aborted(void)
+{
+    /* A transaction that bumped the version read (and may have cached) a
+     * catalogue at a version number that now never commits, and a later
+     * commit will reuse that number for other contents. */
+    catalogue_forget();
 }
 
 static void catalogue_forget(void)
@@ -327,8 +335,18 @@ static int lookup(struct rs_ctx *ctx, int64_t user_id, const char *resource, boo
     }
     if (r < 0)
         return r;
+    /* The entry is labelled with the version its own snapshot read, not the
+     * watcher's (which may be newer than a snapshot taken earlier in this
+     * call): check_grant_in trusts an entry whose label matches the version
+     * a transaction reads. */
+    int64_t snap_version = 0;
     struct rs_access access;
     json_t *ip_lists = NULL;
+    r = ctx->store->ops->access_version_get(c, &snap_version, err);
+    if (r < 0) {
+        rs_user_release(&u);
+        return r;
+    }
     r = rs_access_compute(ctx, c, &u, &access, err);
     if (r == 0) {
         r = rs_ip_lists_for(ctx, c, &u, &ip_lists, err);
@@ -347,7 +365,7 @@ static int lookup(struct rs_ctx *ctx, int64_t user_id, const char *resource, boo
         json_decref(e->ip_lists);
     }
     e->user_id = user_id;
-    e->db_version = dbv;
+    e->db_version = snap_version;
     e->epoch = ep;
     e->access = access;
     e->ip_lists = ip_lists;

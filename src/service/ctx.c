@@ -63,10 +63,13 @@ int rs_tx_commit(struct rs_tx *tx, struct rs_error *err)
 {
     const struct rs_store_ops *ops = tx->ctx->store->ops;
     int r = ops->commit(tx->conn, err);
-    if (r < 0)
+    if (r < 0) {
         ops->rollback(tx->conn);
-    else if (tx->access_changed)
+        if (tx->access_changed)
+            rs_access_tx_aborted();
+    } else if (tx->access_changed) {
         rs_access_changed_here();
+    }
     ops->release(tx->conn);
     tx->conn = NULL;
     return r;
@@ -80,6 +83,8 @@ void rs_tx_abort(struct rs_tx *tx)
     ops->rollback(tx->conn);
     ops->release(tx->conn);
     tx->conn = NULL;
+    if (tx->access_changed)
+        rs_access_tx_aborted();
 }
 
 int rs_tx_audit(struct rs_tx *tx, const char *action, const char *target_type, int64_t target_id,

@@ -64,6 +64,9 @@ void rs_tx_abort(struct rs_tx *tx);
 /* Tells this process's permission cache that a committed change altered
  * someone's access (called by rs_tx_commit). */
 void rs_access_changed_here(void);
+/* A transaction that bumped the access version rolled back: drop what was
+ * cached under a version number that will be reused (access.c). */
+void rs_access_tx_aborted(void);
 
 /* Writes an audit event with the context's actor, time and request id. */
 int rs_tx_audit(struct rs_tx *tx, const char *action, const char *target_type, int64_t target_id,

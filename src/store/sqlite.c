@@ -364,6 +364,7 @@ struct sq_store {
     pthread_cond_t ckpt_cond;
     bool ckpt_wanted, ckpt_stop, ckpt_running;
     pthread_t indexer;
+    struct sq_conn *indexer_conn; /* the indexer thread's own (index_conn) */
     pthread_mutex_t idx_lock;
     pthread_cond_t idx_cond; /* on CLOCK_MONOTONIC */
     bool idx_wanted, idx_stop, idx_running;
@@ -589,13 +590,6 @@ static int step_simple(struct sq_conn *c, enum stmt_id id, const char *what,
 static void bind_text(sqlite3_stmt *st, int i, const char *v);
 static char *col_optional(sqlite3_stmt *st, int i);
 
-/* Back to what every other write needs (the writer is shared). */
-static void index_restore_sync(struct sq_conn *c)
-{
-    rs_sqlite_vfs_gather(true);
-    (void)exec_sql(c, "PRAGMA synchronous=FULL", NULL);
-}
-
 /* Folds up to INDEX_BATCH pending users into the index; *ret_n says how many. */
 static int index_batch(struct sq_conn *c, int *ret_n, struct rs_error *err)
 {
@@ -610,27 +604,13 @@ static int index_batch(struct sq_conn *c, int *ret_n, struct rs_error *err)
         return db_error(c, rc, "search index: pending", err);
     if (!any)
         return 0;
-    /* The index is derived data, so its batches commit without an fsync of
-     * their own (synchronous=NORMAL, WAL's documented safe mode): after a
-     * power loss a batch is lost whole, index rows and pending deletions
-     * together, and is redone. The next create's fsync, or the checkpoint's,
-     * makes it durable. The WAL-gathering VFS must pass these writes straight
-     * through: without a sync it would hold frames that readers could
-     * already be told about (sqlite_vfs.c). */
-    int r = exec_sql(c, "PRAGMA synchronous=NORMAL", err);
-    if (r == 0) {
-        rs_sqlite_vfs_gather(false);
-        r = step_simple(c, ST_BEGIN, "search index: begin", err);
-        if (r < 0)
-            index_restore_sync(c);
-    }
+    int r = step_simple(c, ST_BEGIN, "search index: begin", err);
     if (r < 0)
         return r;
     sqlite3_stmt *batch = stmt(c, ST_IDX_BATCH, err), *del = stmt(c, ST_IDX_DELETE, err),
                  *add = stmt(c, ST_IDX_ADD, err), *fin = stmt(c, ST_IDX_DONE, err);
     if (!batch || !del || !add || !fin) {
         (void)step_simple(c, ST_ROLLBACK, "search index: rollback", NULL);
-        index_restore_sync(c);
         return -RS_EINTERNAL;
     }
     /* Read the batch first: the statements below change the table it reads. */
@@ -682,22 +662,54 @@ static int index_batch(struct sq_conn *c, int *ret_n, struct rs_error *err)
         r = step_simple(c, ST_COMMIT, "search index: commit", err);
     if (r < 0 && !sqlite3_get_autocommit(c->db))
         (void)step_simple(c, ST_ROLLBACK, "search index: rollback", NULL);
-    index_restore_sync(c);
     if (r < 0)
         return r;
     *ret_n = n;
     return 0;
 }
 
+static bool index_stopping(struct sq_store *s)
+{
+    pthread_mutex_lock(&s->idx_lock);
+    bool stop = s->idx_stop;
+    pthread_mutex_unlock(&s->idx_lock);
+    return stop;
+}
+
+/* The indexer's own connection, opened on first use. Its batches commit
+ * without an fsync of their own (synchronous=NORMAL, WAL's documented safe
+ * mode): the index is derived data, and after a power loss a batch is lost
+ * whole, index rows and pending deletions together, and is redone; the next
+ * create's fsync, or the checkpoint's, makes it durable. The WAL-gathering
+ * VFS passes this thread's writes straight through, since gathering is safe
+ * only for commits that sync (sqlite_vfs.c). Writes still go one at a time:
+ * the indexer holds writer_lock for each batch. */
+static struct sq_conn *index_conn(struct sq_store *s, struct rs_error *err)
+{
+    if (s->indexer_conn)
+        return s->indexer_conn;
+    struct sq_conn *c = NULL;
+    if (conn_open(s, true, &c, err) < 0)
+        return NULL;
+    if (exec_sql(c, "PRAGMA synchronous=NORMAL; PRAGMA wal_autocheckpoint=0", err) < 0)
+        return NULL; /* closed with the others at sq_close */
+    rs_sqlite_vfs_gather(false);
+    s->indexer_conn = c;
+    return c;
+}
+
 static void index_pass(struct sq_store *s)
 {
     static int64_t logged_at; /* this thread's own: one failure line a minute */
+    struct sq_conn *c = NULL;
     for (;;) {
         struct rs_error err;
         rs_error_init(&err);
-        int n = 0;
+        int n = 0, r = -RS_EUNAVAILABLE;
         pthread_mutex_lock(&s->writer_lock);
-        int r = index_batch(s->writer, &n, &err);
+        c = index_conn(s, &err);
+        if (c)
+            r = index_batch(c, &n, &err);
         pthread_mutex_unlock(&s->writer_lock);
         if (r < 0) {
             /* Retried at the next wake (a busy file passes); search is exact
@@ -711,17 +723,18 @@ static void index_pass(struct sq_store *s)
             break;
         }
         atomic_fetch_add(&s->idx_done, n);
-        if (n < INDEX_BATCH)
+        /* A large backlog must not hold up shutdown: the rest waits. */
+        if (n < INDEX_BATCH || index_stopping(s))
             break;
     }
-    pthread_mutex_lock(&s->writer_lock);
+    if (!c)
+        return;
     int64_t left = 0;
-    sqlite3_stmt *st = stmt(s->writer, ST_IDX_COUNT, NULL);
+    sqlite3_stmt *st = stmt(c, ST_IDX_COUNT, NULL);
     if (st && sqlite3_step(st) == SQLITE_ROW)
         left = sqlite3_column_int64(st, 0);
     if (st)
         done(st);
-    pthread_mutex_unlock(&s->writer_lock);
     atomic_store(&s->idx_pending, left);
 }
 

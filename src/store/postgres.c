@@ -420,23 +420,12 @@ static PGconn *pg_connect(struct pg_store *s, struct rs_error *err)
     return pq;
 }
 
-static void deadline_after(struct timespec *ts, int ms)
-{
-    clock_gettime(CLOCK_MONOTONIC, ts);
-    ts->tv_sec += ms / 1000;
-    ts->tv_nsec += (long)(ms % 1000) * 1000000L;
-    if (ts->tv_nsec >= 1000000000L) {
-        ts->tv_sec++;
-        ts->tv_nsec -= 1000000000L;
-    }
-}
-
 /* Takes a slot under s->mu: an idle connection first, else an empty slot to
  * fill. Waits up to the acquire timeout. NULL on timeout. */
 static struct pg_conn *pool_take(struct pg_store *s)
 {
     struct timespec deadline;
-    deadline_after(&deadline, PG_ACQUIRE_TIMEOUT_MS);
+    rs_deadline_ms(&deadline, PG_ACQUIRE_TIMEOUT_MS);
     pthread_mutex_lock(&s->mu);
     struct pg_conn *got = NULL;
     for (;;) {

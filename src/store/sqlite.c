@@ -738,17 +738,6 @@ static void index_pass(struct sq_store *s)
     atomic_store(&s->idx_pending, left);
 }
 
-static void deadline_in(struct timespec *ts, int ms)
-{
-    clock_gettime(CLOCK_MONOTONIC, ts);
-    ts->tv_sec += ms / 1000;
-    ts->tv_nsec += (long)(ms % 1000) * 1000000L;
-    if (ts->tv_nsec >= 1000000000L) {
-        ts->tv_sec++;
-        ts->tv_nsec -= 1000000000L;
-    }
-}
-
 static void *indexer_main(void *arg)
 {
     struct sq_store *s = arg;
@@ -757,7 +746,7 @@ static void *indexer_main(void *arg)
     s->idx_wanted = true; /* a first pass at start: users noted while no server ran */
     for (;;) {
         if (!s->idx_wanted && !s->idx_stop) {
-            deadline_in(&until, INDEX_POLL_MS);
+            rs_deadline_ms(&until, INDEX_POLL_MS);
             while (!s->idx_wanted && !s->idx_stop &&
                    pthread_cond_timedwait(&s->idx_cond, &s->idx_lock, &until) == 0)
                 ;
@@ -765,7 +754,7 @@ static void *indexer_main(void *arg)
         if (s->idx_stop)
             break;
         /* Let the writes that follow this one join its batch. */
-        deadline_in(&until, INDEX_DELAY_MS);
+        rs_deadline_ms(&until, INDEX_DELAY_MS);
         while (!s->idx_stop && pthread_cond_timedwait(&s->idx_cond, &s->idx_lock, &until) == 0)
             ;
         if (s->idx_stop)

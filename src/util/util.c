@@ -267,3 +267,14 @@ void rs_hex(const unsigned char *bytes, size_t n, char *out)
     }
     out[2 * n] = '\0';
 }
+
+void rs_deadline_ms(struct timespec *ts, int ms)
+{
+    clock_gettime(CLOCK_MONOTONIC, ts);
+    ts->tv_sec += ms / 1000;
+    ts->tv_nsec += (long)(ms % 1000) * 1000000L;
+    if (ts->tv_nsec >= 1000000000L) {
+        ts->tv_sec++;
+        ts->tv_nsec -= 1000000000L;
+    }
+}

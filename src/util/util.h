@@ -51,6 +51,10 @@ int64_t rs_now_ms(void);
 void rs_clock_offset_set(int64_t offset_ms);
 int64_t rs_clock_offset_get(void);
 uint64_t rs_mono_ns(void);
+/* Fills *ts with CLOCK_MONOTONIC now + ms, for pthread_cond_timedwait on a
+ * condition variable set to that clock. */
+struct timespec;
+void rs_deadline_ms(struct timespec *ts, int ms);
 
 /* Formats ms since the epoch as RFC 3339 UTC with milliseconds
  * ("2026-11-24T06:40:00.123Z") into out (at least RS_TIME_STR_MAX bytes). */

@@ -32,6 +32,10 @@ static void serve_usage(FILE *out)
             "  --hash-concurrency N   password hashes computed at once; twice as many\n"
             "                         sign-in calls on the pool (ROSTER_HASH_CONCURRENCY;\n"
             "                         one per event loop)\n"
+            "  --loop-yield on|off    a loop that has served requests lets other ready\n"
+            "                         processes run before it polls again: on when clients,\n"
+            "                         proxy and database share its cores; off beside\n"
+            "                         CPU-bound batch work (ROSTER_LOOP_YIELD; on)\n"
             "  --secret-key-file FILE the server key, created (0600) when missing\n"
             "                         (ROSTER_SECRET_KEY_FILE; roster.key beside the SQLite\n"
             "                         file, var/roster.key for PostgreSQL)\n",
@@ -39,7 +43,7 @@ static void serve_usage(FILE *out)
 }
 
 enum { O_LISTEN = 1, O_DB, O_BASE_URL, O_LOG_LEVEL, O_THREADS, O_POOL, O_MAX_BODY, O_MAX_CONN,
-       O_TIMEOUT, O_TLS_CERT, O_TLS_KEY, O_PROXIES, O_HASH, O_KEY_FILE, O_HELP };
+       O_TIMEOUT, O_TLS_CERT, O_TLS_KEY, O_PROXIES, O_HASH, O_YIELD, O_KEY_FILE, O_HELP };
 
 /* roster.key beside the SQLite file; var/roster.key otherwise. Caller frees. */
 static char *default_key_file(const char *db)
@@ -94,6 +98,7 @@ int rs_cmd_serve(int argc, char **argv)
         {"tls-key", required_argument, NULL, O_TLS_KEY},
         {"trusted-proxies", required_argument, NULL, O_PROXIES},
         {"hash-concurrency", required_argument, NULL, O_HASH},
+        {"loop-yield", required_argument, NULL, O_YIELD},
         {"secret-key-file", required_argument, NULL, O_KEY_FILE},
         {"help", no_argument, NULL, O_HELP},
         {NULL, 0, NULL, 0},
@@ -148,7 +153,13 @@ int rs_cmd_serve(int argc, char **argv)
         fprintf(stderr, "roster: --base-url must start with http:// or https://\n");
         return RS_EXIT_USAGE;
     }
+    const char *yield = rs_cli_opt(v[O_YIELD], "ROSTER_LOOP_YIELD", "on");
+    if (strcmp(yield, "on") != 0 && strcmp(yield, "off") != 0) {
+        fprintf(stderr, "roster: --loop-yield must be on or off\n");
+        return RS_EXIT_USAGE;
+    }
     rs_log_set_level(level);
+    cfg.loop_yield = strcmp(yield, "on") == 0;
     cfg.threads = (int)threads;
     cfg.max_body = (size_t)max_body;
     cfg.max_connections = (int)max_conn;

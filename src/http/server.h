@@ -21,6 +21,8 @@ struct rs_server_config {
     const char *trusted_proxies; /* comma-separated CIDR list, or NULL: whose
                                   * X-Forwarded-For/-Proto are believed */
     int hash_concurrency;      /* password-hashing calls at once; 0: one per event loop */
+    bool loop_yield;           /* a loop that served requests yields its core before
+                                * polling again (server.c, before_poll); default on */
 };
 
 void rs_server_config_defaults(struct rs_server_config *cfg);

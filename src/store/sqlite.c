@@ -352,6 +352,12 @@ struct sq_conn {
     bool is_writer;
     int read_depth;           /* nested acquires of a thread's reader */
     struct sq_conn *next_all; /* every connection, for close */
+    /* A reader kept open between acquires (sq_read_keep): its transaction,
+     * the WAL index header seen just before it began, and the store's
+     * snap_epoch then. */
+    bool kept;
+    struct rs_wal_stamp stamp;
+    unsigned epoch;
 };
 
 #define CHECKPOINT_PAGES 4000
@@ -378,7 +384,12 @@ struct sq_store {
     struct sq_conn *all;
     atomic_int open_count;
     atomic_int in_use;
+    atomic_uint snap_epoch; /* bumped when kept read snapshots must end (checkpointer) */
 };
+
+/* On this thread, a reader's transaction may stay open after its last
+ * release (sq_read_keep). */
+static _Thread_local bool keep_reads;
 
 #define CONN(c) ((struct sq_conn *)(c))
 
@@ -557,6 +568,9 @@ static void *checkpointer_main(void *arg)
          * bound. Holding the writer briefly, finish the few frames written
          * meanwhile and restart the log from its beginning. */
         pthread_mutex_lock(&s->writer_lock);
+        /* Restarting waits for every reader to leave the log: kept read
+         * snapshots in this process end at their next acquire. */
+        atomic_fetch_add(&s->snap_epoch, 1);
         (void)sqlite3_wal_checkpoint_v2(db, NULL, SQLITE_CHECKPOINT_RESTART, &log, &done);
         pthread_mutex_unlock(&s->writer_lock);
         pthread_mutex_lock(&s->ckpt_lock);
@@ -804,6 +818,9 @@ static void sq_close(struct rs_store *base)
     free(s);
 }
 
+static bool read_reuse(struct sq_conn *c);
+static int read_begin(struct sq_conn *c, struct rs_error *err);
+
 static struct rs_conn *sq_acquire(struct rs_store *base, enum rs_conn_kind kind,
                                   struct rs_error *err)
 {
@@ -822,11 +839,55 @@ static struct rs_conn *sq_acquire(struct rs_store *base, enum rs_conn_kind kind,
     /* One read transaction per acquire: the reads of one call share a
      * snapshot (a page and its total agree) and take WAL's read lock once
      * instead of once per statement. */
-    if (c->read_depth == 0 && step_simple(c, ST_BEGIN_READ, "begin read", err) < 0)
+    if (c->read_depth == 0 && !read_reuse(c) && read_begin(c, err) < 0)
         return NULL;
     c->read_depth++;
     atomic_fetch_add(&s->in_use, 1);
     return (struct rs_conn *)c;
+}
+
+/* Kept read snapshots.
+ *
+ * Beginning a read transaction in WAL mode costs more than a lookup by id:
+ * SQLite takes a process-wide mutex and fcntl locks on the WAL index to pin
+ * a snapshot, and gives them back at the end; with two event loops reading
+ * at once the mutex is contended too (a tenth of a GET's CPU, measured with
+ * perf). On a thread that asked for it (an event loop, sq_read_keep), the
+ * reader's transaction stays open after the call that used it, and the next
+ * call reuses it when no transaction has committed since, in this process or
+ * any other: the WAL index header, read just before the snapshot was taken,
+ * still reads the same (rs_sqlite_vfs_wal_stamp). The snapshot is then the
+ * database as it is now, so the call sees exactly what a fresh transaction
+ * would; after any commit it gets a fresh one. A kept snapshot ends at the
+ * loop's next idle moment (sq_read_drop, at most a couple of milliseconds
+ * later, so the checkpointer's restart is not held up) and when the
+ * checkpointer wants every reader out of the log (snap_epoch). */
+static bool read_reuse(struct sq_conn *c)
+{
+    if (!c->kept)
+        return false;
+    c->kept = false;
+    struct rs_wal_stamp now;
+    if (!sqlite3_get_autocommit(c->db)) {
+        if (c->epoch == atomic_load(&c->store->snap_epoch) &&
+            rs_sqlite_vfs_wal_stamp(c->db, &now) &&
+            memcmp(now.hdr, c->stamp.hdr, sizeof(now.hdr)) == 0)
+            return true;
+        (void)step_simple(c, ST_COMMIT, "end read", NULL);
+    }
+    return false;
+}
+
+static int read_begin(struct sq_conn *c, struct rs_error *err)
+{
+    /* The stamp is read before the snapshot is taken (at the transaction's
+     * first read), so the snapshot is never older than the stamp: a commit
+     * in between only makes the next reuse check fail. */
+    c->epoch = atomic_load(&c->store->snap_epoch);
+    bool stamped = keep_reads && rs_sqlite_vfs_wal_stamp(c->db, &c->stamp);
+    if (!stamped)
+        memset(&c->stamp, 0, sizeof(c->stamp));
+    return step_simple(c, ST_BEGIN_READ, "begin read", err);
 }
 
 static void sq_release(struct rs_conn *base)
@@ -836,8 +897,36 @@ static void sq_release(struct rs_conn *base)
     if (c->is_writer) {
         pthread_mutex_unlock(&c->store->writer_lock);
     } else if (--c->read_depth == 0 && !sqlite3_get_autocommit(c->db)) {
-        (void)step_simple(c, ST_COMMIT, "end read", NULL);
+        /* An unstamped snapshot (index not mapped yet) is never kept. */
+        if (keep_reads && c->stamp.hdr[12] != 0)
+            c->kept = true;
+        else
+            (void)step_simple(c, ST_COMMIT, "end read", NULL);
     }
+}
+
+static void sq_read_keep(struct rs_store *base, bool on)
+{
+    (void)base;
+    keep_reads = on;
+}
+
+static bool sq_read_kept(struct rs_store *base)
+{
+    struct sq_store *s = (struct sq_store *)base;
+    struct sq_conn *c = pthread_getspecific(s->reader_key);
+    return c && c->kept;
+}
+
+static void sq_read_drop(struct rs_store *base)
+{
+    struct sq_store *s = (struct sq_store *)base;
+    struct sq_conn *c = pthread_getspecific(s->reader_key);
+    if (!c || !c->kept)
+        return;
+    c->kept = false;
+    if (!sqlite3_get_autocommit(c->db))
+        (void)step_simple(c, ST_COMMIT, "end read", NULL);
 }
 
 static void sq_stats(struct rs_store *base, struct rs_store_stats *ret)
@@ -3239,6 +3328,9 @@ static int sq_lease_release(struct rs_conn *cb, const char *name, const char *ow
 static const struct rs_store_ops sqlite_ops = {
     .name = "sqlite",
     .reads_inline = true,
+    .read_keep = sq_read_keep,
+    .read_kept = sq_read_kept,
+    .read_drop = sq_read_drop,
     .close = sq_close,
     .migrate = sq_migrate,
     .schema_version = sq_schema_version,

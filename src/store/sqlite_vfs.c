@@ -39,6 +39,7 @@ struct gfile {
     sqlite3_int64 off;
     struct gfile *db;  /* a WAL file: its database file's wrapper */
     struct gfile *log; /* a database file: its open WAL file's wrapper, or NULL */
+    const volatile unsigned char *shm0; /* a database file: its WAL index's first region */
 };
 
 static sqlite3_vfs *real_vfs;
@@ -182,7 +183,10 @@ static int g_device_characteristics(sqlite3_file *f)
 
 static int g_shm_map(sqlite3_file *f, int pg, int pgsz, int extend, void volatile **pp)
 {
-    return REAL(f)->pMethods->xShmMap(REAL(f), pg, pgsz, extend, pp);
+    int rc = REAL(f)->pMethods->xShmMap(REAL(f), pg, pgsz, extend, pp);
+    if (rc == SQLITE_OK && pg == 0 && *pp)
+        ((struct gfile *)f)->shm0 = *pp;
+    return rc;
 }
 
 static int g_shm_lock(sqlite3_file *f, int offset, int n, int flags)
@@ -198,6 +202,7 @@ static void g_shm_barrier(sqlite3_file *f)
 
 static int g_shm_unmap(sqlite3_file *f, int del)
 {
+    ((struct gfile *)f)->shm0 = NULL;
     return REAL(f)->pMethods->xShmUnmap(REAL(f), del);
 }
 
@@ -281,6 +286,35 @@ static void g_register(void)
     g_vfs.szOsFile = (int)sizeof(struct gfile) + real_vfs->szOsFile;
     g_vfs.xOpen = g_open;
     g_ok = sqlite3_vfs_register(&g_vfs, 0) == SQLITE_OK;
+}
+
+/* The WAL index header, as documented in SQLite's "WAL-mode File Formats":
+ * two 48-byte copies at the start of the -shm file's first region. A writer
+ * publishes a commit by rewriting them (the second copy first, then the
+ * first), and iChange, in both, counts every write transaction; a
+ * checkpoint that restarts the log rewrites them too (new salts). So while
+ * the first copy reads the same, no transaction has committed since. When the
+ * copies differ, a writer is between the two and the stamp is refused. */
+#define WAL_HDR_SIZE 48
+
+bool rs_sqlite_vfs_wal_stamp(sqlite3 *db, struct rs_wal_stamp *ret)
+{
+    sqlite3_file *f = NULL;
+    if (sqlite3_file_control(db, "main", SQLITE_FCNTL_FILE_POINTER, &f) != SQLITE_OK || !f ||
+        f->pMethods != &g_methods)
+        return false;
+    const volatile unsigned char *h = ((struct gfile *)f)->shm0;
+    if (!h)
+        return false;
+    unsigned char second[WAL_HDR_SIZE];
+    _Static_assert(sizeof(ret->hdr) == WAL_HDR_SIZE, "one header copy");
+    for (int i = 0; i < WAL_HDR_SIZE; i++)
+        ret->hdr[i] = h[i];
+    __atomic_thread_fence(__ATOMIC_ACQUIRE);
+    for (int i = 0; i < WAL_HDR_SIZE; i++)
+        second[i] = h[WAL_HDR_SIZE + i];
+    /* isInit (byte 12) is set once the index describes the log. */
+    return ret->hdr[12] != 0 && memcmp(ret->hdr, second, WAL_HDR_SIZE) == 0;
 }
 
 void rs_sqlite_vfs_gather(bool on)

@@ -53,6 +53,16 @@ struct rs_store_stats {
 struct rs_store_ops {
     const char *name; /* "sqlite", "postgres" */
     bool reads_inline;
+    /* Optional (NULL when the backend has nothing to keep). An event loop
+     * thread that reads inline calls read_keep(s, true) once: its reader's
+     * snapshot may then outlive a release, to be reused by the next acquire
+     * when nothing has been committed since (reads stay as fresh as with a
+     * new transaction). The loop must call read_drop soon after read_kept
+     * answers true (within a few milliseconds, and before blocking idle):
+     * a kept snapshot holds back the WAL's restart. */
+    void (*read_keep)(struct rs_store *s, bool on);
+    bool (*read_kept)(struct rs_store *s);
+    void (*read_drop)(struct rs_store *s);
 
     void (*close)(struct rs_store *s);
     /* Applies pending numbered migrations; reports how many in *ret_applied. */

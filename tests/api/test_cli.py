@@ -105,9 +105,12 @@ def test_usage_errors_exit_2(ctx):
                  ["user", "add", "--db", db, "--bogus-flag", "x"],
                  ["user", "list", "--db", db, "--limit"],
                  ["user", "show", "--db", db], ["apikey", "revoke", "--db", db],
-                 ["serve", "--db", db, "--listen"]):
+                 ["serve", "--db", db, "--listen"],
+                 ["serve", "--db", db, "--listen", "127.0.0.1:0", "--loop-yield", "sometimes"]):
         p = cli(ctx, *args, timeout=20)
         f.check(p.returncode == 2 and p.err.strip(), "usage error: " + show(p))
+        if "--loop-yield" in args:
+            f.check("--loop-yield must be on or off" in p.err, "names the rule: " + show(p))
     f.raise_if_any()
 
 

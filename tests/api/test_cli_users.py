@@ -12,6 +12,7 @@ import json
 import os
 import sqlite3
 import subprocess
+import threading
 
 from harness import (Failures, create_user, expect, expect_status, history,
                      unique_tag, urlq, user_body, user_total)
@@ -377,6 +378,53 @@ def test_edit_and_clear(ctx):
             texts=("bogus",), rc=(1, 2))
     refused(f, "edit an unknown user", snap,
             lambda: cli(ctx, "user", "edit", "nobody" + t, "--department", "X"))
+    f.raise_if_any()
+
+
+def test_writes_are_read_at_once(ctx):
+    """A commit is in the very next read, whether another process made it
+    (the CLI) or this server (PATCH), while other clients keep the event
+    loops reading: on SQLite a loop may keep its read snapshot between
+    requests (src/store/sqlite.c, "Kept read snapshots") and must never serve
+    one that predates a commit. The clients check from several connections,
+    so both loops answer."""
+    c = ctx.client()
+    u = create_user(c, "rw" + unique_tag(), department="D0")
+    stop = threading.Event()
+    seen = []
+
+    def hammer():
+        hc = ctx.client()
+        while not stop.is_set():
+            seen.append(hc.get(upath(u["id"])).status)
+
+    threads = [threading.Thread(target=hammer, daemon=True) for _ in range(4)]
+    for t in threads:
+        t.start()
+    readers = [ctx.client() for _ in range(4)]
+    f = Failures()
+    try:
+        for i in range(1, 41):
+            want = "D%d" % i
+            if i % 5 == 0:
+                p = cli(ctx, "user", "edit", str(u["id"]), "--department", want)
+                if not f.check(p.returncode == 0, show(p)):
+                    break
+                how = "the CLI"
+            else:
+                r = c.patch(upath(u["id"]), {"department": want})
+                if not f.check(r.status == 200, "PATCH: %s" % r.describe()):
+                    break
+                how = "PATCH"
+            for rc in readers:
+                g = rc.get(upath(u["id"]))
+                f.check(g.status == 200 and g.json["department"] == want,
+                        "write %d by %s, then GET: %s %s" % (i, how, g.status, g.text[:160]))
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(10)
+    f.check(len(seen) > 0 and set(seen) == {200}, "hammer statuses: %s" % sorted(set(seen)))
     f.raise_if_any()
 
 

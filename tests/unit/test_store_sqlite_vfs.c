@@ -1,6 +1,5 @@
-/* test_store_sqlite_vfs.c: the WAL-gathering VFS (src/store/sqlite_vfs.c).
- * Unlike the other unit tests this one needs files: a database in a fresh
- * directory under $TMPDIR (or /tmp), removed at the end. */
+/* test_store_sqlite_vfs.c: the WAL-gathering VFS (src/store/sqlite_vfs.c)
+ * and its WAL index stamp. Needs files (tmpdb.h). */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -12,9 +11,9 @@
 #include <cmocka.h>
 #include <sqlite3.h>
 
-#include "src/store/sqlite_vfs.h"
+#include "tmpdb.h"
 
-static char dir[256], path[300];
+#include "src/store/sqlite_vfs.h"
 
 static void ex(sqlite3 *db, const char *sql)
 {
@@ -28,7 +27,7 @@ static void ex(sqlite3 *db, const char *sql)
 static sqlite3 *open_conn(int flags, const char *vfs)
 {
     sqlite3 *db = NULL;
-    assert_int_equal(sqlite3_open_v2(path, &db, flags, vfs), SQLITE_OK);
+    assert_int_equal(sqlite3_open_v2(tmpdb_path, &db, flags, vfs), SQLITE_OK);
     return db;
 }
 
@@ -44,22 +43,12 @@ static char *one_text(sqlite3 *db, const char *sql)
 
 static int setup(void **state)
 {
-    const char *tmp = getenv("TMPDIR");
-    snprintf(dir, sizeof(dir), "%s/roster-vfs-XXXXXX", tmp && *tmp ? tmp : "/tmp");
-    assert_non_null(mkdtemp(dir));
-    snprintf(path, sizeof(path), "%s/t.db", dir);
-    return 0;
+    return tmpdb_make("roster-vfs");
 }
 
 static int teardown(void **state)
 {
-    char p[320];
-    const char *ext[] = {"", "-wal", "-shm"};
-    for (int i = 0; i < 3; i++) {
-        snprintf(p, sizeof(p), "%s%s", path, ext[i]);
-        unlink(p);
-    }
-    rmdir(dir);
+    tmpdb_remove();
     return 0;
 }
 
@@ -118,12 +107,40 @@ static void rolled_back_spill_never_lands_on_later_commits(void **state)
     sqlite3_close(a);
 }
 
+/* The WAL index stamp: the same while nothing commits, different after any
+ * connection's commit; refused for a connection not opened through the VFS. */
+static void wal_stamp_changes_with_every_commit(void **state)
+{
+    const char *vfs = rs_sqlite_vfs();
+    sqlite3 *a = open_conn(SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, vfs);
+    ex(a, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; CREATE TABLE s(x)");
+    sqlite3 *b = open_conn(SQLITE_OPEN_READWRITE, vfs);
+    ex(b, "PRAGMA synchronous=FULL; SELECT count(*) FROM s");
+    struct rs_wal_stamp s1, s2, s3;
+    assert_true(rs_sqlite_vfs_wal_stamp(b, &s1));
+    assert_true(rs_sqlite_vfs_wal_stamp(b, &s2));
+    assert_memory_equal(s1.hdr, s2.hdr, sizeof(s1.hdr));
+    ex(a, "INSERT INTO s VALUES (1)");
+    assert_true(rs_sqlite_vfs_wal_stamp(b, &s3));
+    assert_memory_not_equal(s1.hdr, s3.hdr, sizeof(s1.hdr));
+    ex(a, "PRAGMA wal_checkpoint(PASSIVE)"); /* copying back is not a commit */
+    assert_true(rs_sqlite_vfs_wal_stamp(b, &s2));
+    assert_memory_equal(s2.hdr, s3.hdr, sizeof(s2.hdr));
+    sqlite3 *plain = open_conn(SQLITE_OPEN_READONLY, NULL);
+    ex(plain, "SELECT count(*) FROM s");
+    assert_false(rs_sqlite_vfs_wal_stamp(plain, &s2));
+    sqlite3_close(plain);
+    sqlite3_close(b);
+    sqlite3_close(a);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(commits_are_read_back, setup, teardown),
         cmocka_unit_test_setup_teardown(rolled_back_spill_never_lands_on_later_commits, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(wal_stamp_changes_with_every_commit, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

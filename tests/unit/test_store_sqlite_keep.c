@@ -1,0 +1,183 @@
+/* test_store_sqlite_keep.c: kept read snapshots in the SQLite store
+ * (sqlite.c, "Kept read snapshots"). An event loop's reader may keep its
+ * transaction between calls; a call must still see every commit made before
+ * it, by this store's writer or by another process (here: a second store on
+ * the same file, with connections of its own). Needs files (tmpdb.h). */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <cmocka.h>
+#include <sqlite3.h>
+
+#include "tmpdb.h"
+
+#include "src/store/store.h"
+
+static char url[320];
+
+static int setup(void **state)
+{
+    if (tmpdb_make("roster-keep") < 0)
+        return -1;
+    snprintf(url, sizeof(url), "sqlite:%s", tmpdb_path);
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    tmpdb_remove();
+    return 0;
+}
+
+/* A plain connection that knows the file is in WAL mode (until it reads the
+ * header, a checkpoint through it silently does nothing). */
+static sqlite3 *open_raw(void)
+{
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open(tmpdb_path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, "PRAGMA journal_mode=WAL", NULL, NULL, NULL), SQLITE_OK);
+    return db;
+}
+
+static struct rs_store *open_store(void)
+{
+    struct rs_store_config cfg = {.url = url, .pool_size = 1, .busy_timeout_ms = 5000};
+    struct rs_store *s = NULL;
+    struct rs_error err;
+    rs_error_init(&err);
+    if (rs_store_open(&cfg, &s, &err) < 0)
+        fail_msg("open: %s (%s)", err.message, err.log_detail);
+    int applied = 0;
+    if (s->ops->migrate(s, &applied, &err) < 0)
+        fail_msg("migrate: %s (%s)", err.message, err.log_detail);
+    return s;
+}
+
+/* Writes key = json in its own transaction, as version `version`. */
+static void put(struct rs_store *s, const char *json, int64_t version)
+{
+    struct rs_error err;
+    rs_error_init(&err);
+    struct rs_conn *c = s->ops->acquire(s, RS_CONN_WRITE, &err);
+    assert_non_null(c);
+    assert_int_equal(s->ops->begin(c, &err), 0);
+    assert_int_equal(s->ops->settings_put(c, "keep.test", json, version, version - 1, 0, &err), 0);
+    assert_int_equal(s->ops->commit(c, &err), 0);
+    s->ops->release(c);
+}
+
+/* The value as a read call sees it; "" when never written. */
+static void get(struct rs_store *s, char *out, size_t size)
+{
+    struct rs_error err;
+    rs_error_init(&err);
+    struct rs_conn *c = s->ops->acquire(s, RS_CONN_READ, &err);
+    assert_non_null(c);
+    char *json = NULL;
+    int64_t version = 0;
+    int r = s->ops->settings_get(c, "keep.test", &json, &version, &err);
+    s->ops->release(c);
+    if (r == -RS_ENOTFOUND) {
+        out[0] = '\0';
+        return;
+    }
+    assert_int_equal(r, 0);
+    snprintf(out, size, "%s", json);
+    free(json);
+}
+
+static void kept_snapshot_sees_every_commit(void **state)
+{
+    struct rs_store *s = open_store();
+    struct rs_store *other = open_store(); /* another process's connections */
+    char v[64];
+    assert_non_null(s->ops->read_keep);
+    s->ops->read_keep(s, true);
+
+    get(s, v, sizeof(v));
+    assert_string_equal(v, "");
+    assert_true(s->ops->read_kept(s)); /* the snapshot outlived the call */
+
+    put(s, "\"one\"", 1); /* this store's writer */
+    get(s, v, sizeof(v));
+    assert_string_equal(v, "\"one\"");
+
+    get(s, v, sizeof(v)); /* nothing committed: the kept snapshot serves */
+    assert_string_equal(v, "\"one\"");
+    assert_true(s->ops->read_kept(s));
+
+    put(other, "\"two\"", 2); /* someone else's writer */
+    get(s, v, sizeof(v));
+    assert_string_equal(v, "\"two\"");
+
+    for (int i = 3; i < 40; i++) { /* alternating, and across log restarts */
+        char want[32];
+        snprintf(want, sizeof(want), "\"v%d\"", i);
+        put(i % 2 ? other : s, want, i);
+        if (i % 7 == 0) {
+            sqlite3 *db = open_raw();
+            s->ops->read_drop(s); /* what the loop's timer does */
+            int log = -1;
+            assert_int_equal(sqlite3_wal_checkpoint_v2(db, NULL, SQLITE_CHECKPOINT_TRUNCATE,
+                                                       &log, NULL),
+                             SQLITE_OK);
+            assert_int_equal(log, 0); /* truncated: the next commit starts a new log */
+            sqlite3_close(db);
+        }
+        get(s, v, sizeof(v));
+        assert_string_equal(v, want);
+    }
+
+    s->ops->read_drop(s);
+    assert_false(s->ops->read_kept(s));
+    s->ops->read_keep(s, false);
+    get(s, v, sizeof(v));
+    assert_false(s->ops->read_kept(s)); /* not kept on a thread that did not ask */
+    other->ops->close(other);
+    s->ops->close(s);
+}
+
+/* While a snapshot is kept, a checkpoint that must restart the log waits for
+ * it (why the loop drops it within milliseconds); once dropped, it goes. */
+static void kept_snapshot_holds_back_restart_until_dropped(void **state)
+{
+    struct rs_store *s = open_store();
+    char v[64];
+    s->ops->read_keep(s, true);
+    put(s, "\"a\"", 1);
+    get(s, v, sizeof(v));
+    assert_true(s->ops->read_kept(s));
+    put(s, "\"b\"", 2); /* the kept snapshot is now one commit behind */
+
+    sqlite3 *db = open_raw();
+    sqlite3_busy_timeout(db, 300);
+    assert_int_equal(sqlite3_wal_checkpoint_v2(db, NULL, SQLITE_CHECKPOINT_RESTART, NULL, NULL),
+                     SQLITE_BUSY);
+    s->ops->read_drop(s);
+    int log = -1, done = -1;
+    assert_int_equal(sqlite3_wal_checkpoint_v2(db, NULL, SQLITE_CHECKPOINT_RESTART, &log, &done),
+                     SQLITE_OK);
+    assert_true(log > 0); /* there was a log to restart */
+    assert_int_equal(done, log);
+    sqlite3_close(db);
+    get(s, v, sizeof(v));
+    assert_string_equal(v, "\"b\"");
+    s->ops->read_keep(s, false);
+    s->ops->read_drop(s);
+    s->ops->close(s);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(kept_snapshot_sees_every_commit, setup, teardown),
+        cmocka_unit_test_setup_teardown(kept_snapshot_holds_back_restart_until_dropped, setup,
+                                        teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

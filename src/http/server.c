@@ -1031,15 +1031,16 @@ static void on_keep_timer(uv_timer_t *t)
 static void before_poll(uv_prepare_t *p)
 {
     struct worker *w = p->data;
+    /* read_kept also drops a snapshot the checkpointer is waiting for. */
+    const struct rs_store_ops *ops = w->srv->store->ops;
+    if (ops->read_kept && ops->read_kept(w->srv->store) &&
+        !uv_is_active((uv_handle_t *)&w->keep_timer))
+        uv_timer_start(&w->keep_timer, on_keep_timer, 1, 0);
     if (w->served) {
         w->served = false;
         if (w->srv->cfg->loop_yield)
             sched_yield();
     }
-    const struct rs_store_ops *ops = w->srv->store->ops;
-    if (ops->read_kept && !uv_is_active((uv_handle_t *)&w->keep_timer) &&
-        ops->read_kept(w->srv->store))
-        uv_timer_start(&w->keep_timer, on_keep_timer, 1, 0);
 }
 
 static int on_req(h2o_handler_t *self, h2o_req_t *req)
@@ -1177,6 +1178,13 @@ static void on_accept(uv_stream_t *listener, int status)
 
 static void stop_loop(struct worker *w)
 {
+    /* Requests still answered while the loop winds down keep no snapshot:
+     * the timer that would end it is gone. */
+    const struct rs_store_ops *ops = w->srv->store->ops;
+    if (ops->read_keep) {
+        ops->read_keep(w->srv->store, false);
+        ops->read_drop(w->srv->store);
+    }
     uv_timer_stop(&w->drain_timer);
     uv_timer_stop(&w->keep_timer);
     uv_prepare_stop(&w->before_poll);
@@ -1236,8 +1244,6 @@ static void *worker_main(void *arg)
     if (ops->read_keep)
         ops->read_keep(w->srv->store, true);
     uv_run(&w->loop, UV_RUN_DEFAULT);
-    if (ops->read_drop)
-        ops->read_drop(w->srv->store);
     /* Stopped: close the loop's own handles. h2o 2.2's context cannot be
      * disposed while connection timeouts are linked (it asserts), so the
      * context and the loop stay allocated, reachable from the server, until
@@ -1249,6 +1255,8 @@ static void *worker_main(void *arg)
     uv_close((uv_handle_t *)&w->before_poll, NULL);
     for (int i = 0; i < 10 && uv_run(&w->loop, UV_RUN_NOWAIT) != 0; i++)
         ;
+    if (ops->read_drop)
+        ops->read_drop(w->srv->store);
     return NULL;
 }
 

@@ -385,6 +385,7 @@ struct sq_store {
     atomic_int open_count;
     atomic_int in_use;
     atomic_uint snap_epoch; /* bumped when kept read snapshots must end (checkpointer) */
+    atomic_bool restarting; /* the checkpointer is restarting the log: keep no snapshot */
 };
 
 /* On this thread, a reader's transaction may stay open after its last
@@ -570,8 +571,10 @@ static void *checkpointer_main(void *arg)
         pthread_mutex_lock(&s->writer_lock);
         /* Restarting waits for every reader to leave the log: kept read
          * snapshots in this process end at their next acquire. */
+        atomic_store(&s->restarting, true);
         atomic_fetch_add(&s->snap_epoch, 1);
         (void)sqlite3_wal_checkpoint_v2(db, NULL, SQLITE_CHECKPOINT_RESTART, &log, &done);
+        atomic_store(&s->restarting, false);
         pthread_mutex_unlock(&s->writer_lock);
         pthread_mutex_lock(&s->ckpt_lock);
         /* Commits during the copy asked again while the log was still long;
@@ -820,12 +823,18 @@ static void sq_close(struct rs_store *base)
 
 static bool read_reuse(struct sq_conn *c);
 static int read_begin(struct sq_conn *c, struct rs_error *err);
+static void read_end(struct sq_conn *c);
+static void read_drop(struct sq_conn *c);
 
 static struct rs_conn *sq_acquire(struct rs_store *base, enum rs_conn_kind kind,
                                   struct rs_error *err)
 {
     struct sq_store *s = (struct sq_store *)base;
     if (kind == RS_CONN_WRITE) {
+        /* Loops never write (store.h), but were one to, its kept snapshot
+         * and a checkpointer restarting the log while holding the writer
+         * would wait on each other. */
+        read_drop(pthread_getspecific(s->reader_key));
         pthread_mutex_lock(&s->writer_lock);
         atomic_fetch_add(&s->in_use, 1);
         return (struct rs_conn *)s->writer;
@@ -860,8 +869,11 @@ static struct rs_conn *sq_acquire(struct rs_store *base, enum rs_conn_kind kind,
  * database as it is now, so the call sees exactly what a fresh transaction
  * would; after any commit it gets a fresh one. A kept snapshot ends at the
  * loop's next idle moment (sq_read_drop, at most a couple of milliseconds
- * later, so the checkpointer's restart is not held up) and when the
- * checkpointer wants every reader out of the log (snap_epoch). */
+ * later), and sooner while the checkpointer restarts the log, which waits
+ * for every reader to leave it (with the writer held): a snapshot from
+ * before the restart began is not reused (snap_epoch), none is kept while it
+ * runs (restarting), and the loop drops one it holds before it polls again
+ * (sq_read_kept). */
 static bool read_reuse(struct sq_conn *c)
 {
     if (!c->kept)
@@ -873,7 +885,7 @@ static bool read_reuse(struct sq_conn *c)
             rs_sqlite_vfs_wal_stamp(c->db, &now) &&
             memcmp(now.hdr, c->stamp.hdr, sizeof(now.hdr)) == 0)
             return true;
-        (void)step_simple(c, ST_COMMIT, "end read", NULL);
+        read_end(c);
     }
     return false;
 }
@@ -890,6 +902,16 @@ static int read_begin(struct sq_conn *c, struct rs_error *err)
     return step_simple(c, ST_BEGIN_READ, "begin read", err);
 }
 
+/* Ends a reader's transaction; should COMMIT fail, rolls back, so the
+ * reader is never left inside a transaction that BEGIN would then refuse. */
+static void read_end(struct sq_conn *c)
+{
+    if (sqlite3_get_autocommit(c->db))
+        return;
+    if (step_simple(c, ST_COMMIT, "end read", NULL) < 0 && !sqlite3_get_autocommit(c->db))
+        (void)sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
+}
+
 static void sq_release(struct rs_conn *base)
 {
     struct sq_conn *c = CONN(base);
@@ -898,10 +920,10 @@ static void sq_release(struct rs_conn *base)
         pthread_mutex_unlock(&c->store->writer_lock);
     } else if (--c->read_depth == 0 && !sqlite3_get_autocommit(c->db)) {
         /* An unstamped snapshot (index not mapped yet) is never kept. */
-        if (keep_reads && c->stamp.hdr[12] != 0)
+        if (keep_reads && c->stamp.hdr[12] != 0 && !atomic_load(&c->store->restarting))
             c->kept = true;
         else
-            (void)step_simple(c, ST_COMMIT, "end read", NULL);
+            read_end(c);
     }
 }
 
@@ -911,22 +933,29 @@ static void sq_read_keep(struct rs_store *base, bool on)
     keep_reads = on;
 }
 
+static void read_drop(struct sq_conn *c)
+{
+    if (!c || !c->kept)
+        return;
+    c->kept = false;
+    read_end(c);
+}
+
+/* Whether this thread keeps a snapshot; one the checkpointer is waiting for
+ * is dropped here, before the loop polls, rather than at its next acquire. */
 static bool sq_read_kept(struct rs_store *base)
 {
     struct sq_store *s = (struct sq_store *)base;
     struct sq_conn *c = pthread_getspecific(s->reader_key);
+    if (c && c->kept && (atomic_load(&s->restarting) || c->epoch != atomic_load(&s->snap_epoch)))
+        read_drop(c);
     return c && c->kept;
 }
 
 static void sq_read_drop(struct rs_store *base)
 {
     struct sq_store *s = (struct sq_store *)base;
-    struct sq_conn *c = pthread_getspecific(s->reader_key);
-    if (!c || !c->kept)
-        return;
-    c->kept = false;
-    if (!sqlite3_get_autocommit(c->db))
-        (void)step_simple(c, ST_COMMIT, "end read", NULL);
+    read_drop(pthread_getspecific(s->reader_key));
 }
 
 static void sq_stats(struct rs_store *base, struct rs_store_stats *ret)

@@ -57,9 +57,10 @@ struct rs_store_ops {
      * thread that reads inline calls read_keep(s, true) once: its reader's
      * snapshot may then outlive a release, to be reused by the next acquire
      * when nothing has been committed since (reads stay as fresh as with a
-     * new transaction). The loop must call read_drop soon after read_kept
-     * answers true (within a few milliseconds, and before blocking idle):
-     * a kept snapshot holds back the WAL's restart. */
+     * new transaction). The loop calls read_kept before each poll (which
+     * may end the snapshot there and then) and must call read_drop soon
+     * after it answers true (within a few milliseconds, and before blocking
+     * idle): a kept snapshot holds back the WAL's restart. */
     void (*read_keep)(struct rs_store *s, bool on);
     bool (*read_kept)(struct rs_store *s);
     void (*read_drop)(struct rs_store *s);

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pthread.h>
 #include <unistd.h>
 #include <cmocka.h>
 #include <sqlite3.h>
@@ -58,17 +59,54 @@ static struct rs_store *open_store(void)
     return s;
 }
 
-/* Writes key = json in its own transaction, as version `version`. */
-static void put(struct rs_store *s, const char *json, int64_t version)
+/* Writes key = json in its own transaction, as version `version`; 0 or -1
+ * (no cmocka asserts: it also runs on threads of its own). */
+static int try_put(struct rs_store *s, const char *json, int64_t version)
 {
     struct rs_error err;
     rs_error_init(&err);
     struct rs_conn *c = s->ops->acquire(s, RS_CONN_WRITE, &err);
-    assert_non_null(c);
-    assert_int_equal(s->ops->begin(c, &err), 0);
-    assert_int_equal(s->ops->settings_put(c, "keep.test", json, version, version - 1, 0, &err), 0);
-    assert_int_equal(s->ops->commit(c, &err), 0);
+    if (!c)
+        return -1;
+    int r = s->ops->begin(c, &err);
+    if (r == 0)
+        r = s->ops->settings_put(c, "keep.test", json, version, version - 1, 0, &err);
+    if (r == 0)
+        r = s->ops->commit(c, &err);
+    else
+        s->ops->rollback(c);
     s->ops->release(c);
+    return r < 0 ? -1 : 0;
+}
+
+static void put(struct rs_store *s, const char *json, int64_t version)
+{
+    assert_int_equal(try_put(s, json, version), 0);
+}
+
+/* A put on a thread of its own, as the server's writes run on pool threads
+ * (a write on the reading thread would drop its kept snapshot first). */
+struct put_args {
+    struct rs_store *s;
+    const char *json;
+    int64_t version;
+    int result;
+};
+
+static void *put_main(void *arg)
+{
+    struct put_args *a = arg;
+    a->result = try_put(a->s, a->json, a->version);
+    return NULL;
+}
+
+static void put_elsewhere(struct rs_store *s, const char *json, int64_t version)
+{
+    struct put_args a = {s, json, version, -1};
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, put_main, &a), 0);
+    assert_int_equal(pthread_join(t, NULL), 0);
+    assert_int_equal(a.result, 0);
 }
 
 /* The value as a read call sees it; "" when never written. */
@@ -103,7 +141,7 @@ static void kept_snapshot_sees_every_commit(void **state)
     assert_string_equal(v, "");
     assert_true(s->ops->read_kept(s)); /* the snapshot outlived the call */
 
-    put(s, "\"one\"", 1); /* this store's writer */
+    put_elsewhere(s, "\"one\"", 1); /* this store's writer, on another thread */
     get(s, v, sizeof(v));
     assert_string_equal(v, "\"one\"");
 
@@ -111,14 +149,14 @@ static void kept_snapshot_sees_every_commit(void **state)
     assert_string_equal(v, "\"one\"");
     assert_true(s->ops->read_kept(s));
 
-    put(other, "\"two\"", 2); /* someone else's writer */
+    put_elsewhere(other, "\"two\"", 2); /* someone else's writer */
     get(s, v, sizeof(v));
     assert_string_equal(v, "\"two\"");
 
     for (int i = 3; i < 40; i++) { /* alternating, and across log restarts */
         char want[32];
         snprintf(want, sizeof(want), "\"v%d\"", i);
-        put(i % 2 ? other : s, want, i);
+        put_elsewhere(i % 2 ? other : s, want, i);
         if (i % 7 == 0) {
             sqlite3 *db = open_raw();
             s->ops->read_drop(s); /* what the loop's timer does */
@@ -152,7 +190,7 @@ static void kept_snapshot_holds_back_restart_until_dropped(void **state)
     put(s, "\"a\"", 1);
     get(s, v, sizeof(v));
     assert_true(s->ops->read_kept(s));
-    put(s, "\"b\"", 2); /* the kept snapshot is now one commit behind */
+    put_elsewhere(s, "\"b\"", 2); /* the kept snapshot is now one commit behind */
 
     sqlite3 *db = open_raw();
     sqlite3_busy_timeout(db, 300);

@@ -1240,6 +1240,9 @@ static void on_wake(uv_async_t *a)
 static void *worker_main(void *arg)
 {
     struct worker *w = arg;
+    char name[16];
+    snprintf(name, sizeof(name), "roster-loop%d", w->index);
+    pthread_setname_np(pthread_self(), name);
     const struct rs_store_ops *ops = w->srv->store->ops;
     if (ops->read_keep)
         ops->read_keep(w->srv->store, true);

@@ -51,6 +51,7 @@ void rs_access_changed_here(void)
 
 static void *watch_main(void *arg)
 {
+    pthread_setname_np(pthread_self(), "roster-access");
     struct rs_ctx ctx;
     rs_ctx_init(&ctx, watched);
     while (atomic_load(&watching)) {

@@ -417,6 +417,7 @@ void rs_jobs_run_once(struct rs_store *store)
 static void *jobs_main(void *arg)
 {
     (void)arg;
+    pthread_setname_np(pthread_self(), "roster-jobs");
     pthread_mutex_lock(&jobs_lock);
     while (!stopping()) {
         pthread_mutex_unlock(&jobs_lock);

@@ -539,6 +539,7 @@ static int ckpt_busy(void *arg, int count)
 static void *checkpointer_main(void *arg)
 {
     struct sq_store *s = arg;
+    pthread_setname_np(pthread_self(), "roster-ckpt");
     sqlite3 *db = NULL;
     if (sqlite3_open_v2(s->path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL) !=
         SQLITE_OK) {
@@ -758,6 +759,7 @@ static void index_pass(struct sq_store *s)
 static void *indexer_main(void *arg)
 {
     struct sq_store *s = arg;
+    pthread_setname_np(pthread_self(), "roster-index");
     struct timespec until;
     pthread_mutex_lock(&s->idx_lock);
     s->idx_wanted = true; /* a first pass at start: users noted while no server ran */

@@ -3,6 +3,7 @@ HTTP/2, limits, clients that hang up, graceful shutdown."""
 
 import http.client
 import json
+import os
 import re
 import shutil
 import signal
@@ -525,3 +526,23 @@ def test_db_pool_never_deadlocks(ctx):
             "16 concurrent creates (default pool): %s in %.1f s; server errors: %s" % (
                 statuses, dt, server_errors(srv, 2)))
     f.raise_if_any()
+
+
+def test_threads_are_named_for_operators(ctx):
+    """`top -H` / `ps -L` name each thread (docs/operations.md): one
+    roster-loopN per --threads, the job runner, the access watcher, and on
+    SQLite the checkpointer and the search indexer."""
+    srv = ctx.new_server(extra_args=["--threads", "3"], name="named-threads")
+    try:
+        names = []
+        for tid in os.listdir("/proc/%d/task" % srv.proc.pid):
+            with open("/proc/%d/task/%s/comm" % (srv.proc.pid, tid)) as fh:
+                names.append(fh.read().strip())
+        want = {"roster-loop0", "roster-loop1", "roster-loop2", "roster-jobs", "roster-access"}
+        if ctx.backend == "sqlite":
+            want |= {"roster-ckpt", "roster-index"}
+        expect(want <= set(names), "threads %s lack %s" % (sorted(names),
+                                                           sorted(want - set(names))))
+        expect("roster-loop3" not in names, "a fourth loop with --threads 3: %s" % sorted(names))
+    finally:
+        srv.stop()

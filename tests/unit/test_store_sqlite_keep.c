@@ -59,9 +59,10 @@ static struct rs_store *open_store(void)
     return s;
 }
 
-/* Writes key = json in its own transaction, as version `version`; 0 or -1
- * (no cmocka asserts: it also runs on threads of its own). */
-static int try_put(struct rs_store *s, const char *json, int64_t version)
+/* Writes the settings document `key` = json in its own transaction, as
+ * version `version`; 0 or -1 (no cmocka asserts: it also runs on threads of
+ * its own). */
+static int try_put_key(struct rs_store *s, const char *key, const char *json, int64_t version)
 {
     struct rs_error err;
     rs_error_init(&err);
@@ -70,13 +71,18 @@ static int try_put(struct rs_store *s, const char *json, int64_t version)
         return -1;
     int r = s->ops->begin(c, &err);
     if (r == 0)
-        r = s->ops->settings_put(c, "keep.test", json, version, version - 1, 0, &err);
+        r = s->ops->settings_put(c, key, json, version, version - 1, 0, &err);
     if (r == 0)
         r = s->ops->commit(c, &err);
     else
         s->ops->rollback(c);
     s->ops->release(c);
     return r < 0 ? -1 : 0;
+}
+
+static int try_put(struct rs_store *s, const char *json, int64_t version)
+{
+    return try_put_key(s, "keep.test", json, version);
 }
 
 static void put(struct rs_store *s, const char *json, int64_t version)
@@ -91,18 +97,19 @@ struct put_args {
     const char *json;
     int64_t version;
     int result;
+    const char *key; /* NULL: keep.test */
 };
 
 static void *put_main(void *arg)
 {
     struct put_args *a = arg;
-    a->result = try_put(a->s, a->json, a->version);
+    a->result = try_put_key(a->s, a->key ? a->key : "keep.test", a->json, a->version);
     return NULL;
 }
 
 static void put_elsewhere(struct rs_store *s, const char *json, int64_t version)
 {
-    struct put_args a = {s, json, version, -1};
+    struct put_args a = {s, json, version, -1, NULL};
     pthread_t t;
     assert_int_equal(pthread_create(&t, NULL, put_main, &a), 0);
     assert_int_equal(pthread_join(t, NULL), 0);
@@ -127,6 +134,20 @@ static void get(struct rs_store *s, char *out, size_t size)
     assert_int_equal(r, 0);
     snprintf(out, size, "%s", json);
     free(json);
+}
+
+/* A store whose reads on this thread keep their snapshot, with keep.test =
+ * json (version 1) read once, so a snapshot is kept. */
+static struct rs_store *open_keeping(const char *json)
+{
+    struct rs_store *s = open_store();
+    char v[64];
+    s->ops->read_keep(s, true);
+    put(s, json, 1);
+    get(s, v, sizeof(v));
+    assert_string_equal(v, json);
+    assert_true(s->ops->read_kept(s));
+    return s;
 }
 
 static void kept_snapshot_sees_every_commit(void **state)
@@ -184,12 +205,8 @@ static void kept_snapshot_sees_every_commit(void **state)
  * it (why the loop drops it within milliseconds); once dropped, it goes. */
 static void kept_snapshot_holds_back_restart_until_dropped(void **state)
 {
-    struct rs_store *s = open_store();
     char v[64];
-    s->ops->read_keep(s, true);
-    put(s, "\"a\"", 1);
-    get(s, v, sizeof(v));
-    assert_true(s->ops->read_kept(s));
+    struct rs_store *s = open_keeping("\"a\"");
     put_elsewhere(s, "\"b\"", 2); /* the kept snapshot is now one commit behind */
 
     sqlite3 *db = open_raw();
@@ -210,11 +227,68 @@ static void kept_snapshot_holds_back_restart_until_dropped(void **state)
     s->ops->close(s);
 }
 
+/* The store's own checkpointer, restarting the log after a large commit,
+ * waits for readers while it holds the writer: a loop polling (read_kept,
+ * before every poll) drops a snapshot that restart waits for, without a
+ * further acquire. Without that, read_kept stays true here and the restart
+ * waits out its busy timeout. */
+static void checkpointer_restart_ends_a_kept_snapshot(void **state)
+{
+    char v[64];
+    struct rs_store *s = open_keeping("\"small\"");
+
+    /* ~5,000 log pages in one commit: past the checkpointer's 4,000. */
+    size_t n = 20u * 1024 * 1024;
+    char *big = malloc(n + 3);
+    assert_non_null(big);
+    big[0] = '"';
+    memset(big + 1, 'x', n);
+    big[n + 1] = '"';
+    big[n + 2] = '\0';
+    /* Another document: replacing it later would rewrite its pages (Debian
+     * builds SQLite with secure_delete) and fill the log again. */
+    struct put_args a = {s, big, 1, -1, "keep.big"};
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, put_main, &a), 0);
+    assert_int_equal(pthread_join(t, NULL), 0);
+    assert_int_equal(a.result, 0);
+    free(big);
+
+    bool kept = true;
+    for (int i = 0; i < 1000 && kept; i++) { /* up to ~5 s, as a loop polls */
+        usleep(5000);
+        kept = s->ops->read_kept(s);
+    }
+    assert_false(kept);
+    s->ops->read_keep(s, false);
+    /* The restart went through: once the checkpointer is done, the next
+     * commit starts the log again from its beginning. */
+    sqlite3 *db = open_raw();
+    int log = -1, done = -2;
+    for (int i = 0; i < 500 && !(log > 0 && log == done); i++) {
+        int rc = sqlite3_wal_checkpoint_v2(db, NULL, SQLITE_CHECKPOINT_PASSIVE, &log, &done);
+        assert_true(rc == SQLITE_OK || rc == SQLITE_BUSY); /* BUSY: the checkpointer's turn */
+        usleep(10000);
+    }
+    assert_true(log > 4000);
+    assert_int_equal(done, log);
+    put_elsewhere(s, "\"after\"", 2);
+    assert_int_equal(sqlite3_wal_checkpoint_v2(db, NULL, SQLITE_CHECKPOINT_PASSIVE, &log, NULL),
+                     SQLITE_OK);
+    sqlite3_close(db);
+    assert_in_range(log, 1, 99);
+    get(s, v, sizeof(v));
+    assert_string_equal(v, "\"after\"");
+    s->ops->close(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(kept_snapshot_sees_every_commit, setup, teardown),
         cmocka_unit_test_setup_teardown(kept_snapshot_holds_back_restart_until_dropped, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(checkpointer_restart_ends_a_kept_snapshot, setup,
                                         teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -609,6 +609,19 @@ static void bind_text(sqlite3_stmt *st, int i, const char *v);
 static char *col_optional(sqlite3_stmt *st, int i);
 
 /* Folds up to INDEX_BATCH pending users into the index; *ret_n says how many. */
+/* Runs one of the indexer's statements for a user: ?1 = id, ?2 = key
+ * (unless NULL). */
+static int index_step(struct sq_conn *c, sqlite3_stmt *st, int64_t id, const char *key,
+                      const char *what, struct rs_error *err)
+{
+    sqlite3_bind_int64(st, 1, id);
+    if (key)
+        bind_text(st, 2, key);
+    int rc = sqlite3_step(st);
+    done(st);
+    return rc == SQLITE_DONE ? 0 : db_error(c, rc, what, err);
+}
+
 static int index_batch(struct sq_conn *c, int *ret_n, struct rs_error *err)
 {
     *ret_n = 0;
@@ -648,29 +661,12 @@ static int index_batch(struct sq_conn *c, int *ret_n, struct rs_error *err)
     if (rc != SQLITE_DONE && rc != SQLITE_ROW)
         r = db_error(c, rc, "search index: batch", err);
     for (int i = 0; r == 0 && i < n; i++) {
-        if (items[i].old_key) {
-            sqlite3_bind_int64(del, 1, items[i].id);
-            bind_text(del, 2, items[i].old_key);
-            rc = sqlite3_step(del);
-            done(del);
-            if (rc != SQLITE_DONE)
-                r = db_error(c, rc, "search index: delete", err);
-        }
-        if (r == 0 && items[i].new_key) {
-            sqlite3_bind_int64(add, 1, items[i].id);
-            bind_text(add, 2, items[i].new_key);
-            rc = sqlite3_step(add);
-            done(add);
-            if (rc != SQLITE_DONE)
-                r = db_error(c, rc, "search index: add", err);
-        }
-        if (r == 0) {
-            sqlite3_bind_int64(fin, 1, items[i].id);
-            rc = sqlite3_step(fin);
-            done(fin);
-            if (rc != SQLITE_DONE)
-                r = db_error(c, rc, "search index: done", err);
-        }
+        if (items[i].old_key)
+            r = index_step(c, del, items[i].id, items[i].old_key, "search index: delete", err);
+        if (r == 0 && items[i].new_key)
+            r = index_step(c, add, items[i].id, items[i].new_key, "search index: add", err);
+        if (r == 0)
+            r = index_step(c, fin, items[i].id, NULL, "search index: done", err);
     }
     for (int i = 0; i < n; i++) {
         free(items[i].old_key);

@@ -77,7 +77,10 @@ def fuzz_suite(build):
         work = os.path.join(ROOT, build, "fuzz-work", t)
         os.makedirs(work, exist_ok=True)
         seeds = os.path.join(corpus_root, t)
-        cmd = [os.path.join(fuzz_dir, t), "-max_total_time=%d" % FUZZ_SECONDS,
+        # -timeout: one input running 10 s fails the target (with the input
+        # saved) instead of holding the suite past -max_total_time, which
+        # libFuzzer checks only between inputs.
+        cmd = [os.path.join(fuzz_dir, t), "-max_total_time=%d" % FUZZ_SECONDS, "-timeout=10",
                "-artifact_prefix=%s/" % work, "-print_final_stats=1", work]
         if os.path.isdir(seeds):
             cmd.append(seeds)

@@ -1,7 +1,6 @@
 /* custom_field.c: custom field definitions and value checks (see
  * custom_field.h). */
 #include <math.h>
-#include <regex.h>
 #include <stdio.h>
 
 #include "custom_field.h"
@@ -105,14 +104,11 @@ static int value_check(const struct rs_custom_field *f, const json_t *v, const c
             return rs_error_field(err, RS_EVALIDATION, name, "max_length",
                                   "%s must be at most %d characters", name, RS_CF_TEXT_MAX);
         if (f->pattern) {
-            regex_t re;
-            if (!rs_pattern_ok(f->pattern) ||
-                regcomp(&re, f->pattern, REG_EXTENDED | REG_NOSUB) != 0)
+            int m = rs_pattern_match(f->pattern, s);
+            if (m < 0)
                 return rs_error_field(err, RS_EVALIDATION, name, "pattern",
                                       "%s has an invalid pattern", name);
-            int m = regexec(&re, s, 0, NULL, 0);
-            regfree(&re);
-            if (m != 0)
+            if (m == 0)
                 return rs_error_field(err, RS_EVALIDATION, name, "pattern",
                                       "%s does not match the pattern %s", name, f->pattern);
         }
@@ -218,9 +214,7 @@ static int definition_check(const struct rs_custom_field *f, struct rs_error *er
                            "only text fields have a pattern");
         else if (!rs_pattern_ok(f->pattern))
             rs_error_field(err, RS_EVALIDATION, "pattern", "pattern",
-                           "pattern must be a POSIX extended regular expression of at most %d "
-                           "bytes, without stacked quantifiers",
-                           RS_PATTERN_MAX);
+                           "pattern must be " RS_PATTERN_RULE);
     }
     if ((f->has_min || f->has_max) && f->type != RS_CF_NUMBER)
         rs_error_field(err, RS_EVALIDATION, f->has_min ? "min" : "max", "not_allowed",

@@ -90,6 +90,7 @@ struct ctx {
     struct rs_user_settings *s;
     struct rs_error *err;
     char path[96];
+    bool stored; /* reading the stored document, not a change */
 };
 
 static int type_err(struct ctx *c, const char *want)
@@ -115,11 +116,13 @@ static int want_pattern(struct ctx *c, json_t *v, char **dst)
     }
     if (!json_is_string(v))
         return type_err(c, "a string or null");
-    if (!rs_pattern_ok(json_string_value(v)))
+    /* A stored pattern was screened when it was set. One a later, stricter
+     * screen refuses is kept rather than making the settings unreadable:
+     * values checked against it fail with rule "pattern" until an
+     * administrator replaces it (matching screens it again). */
+    if (!c->stored && !rs_pattern_ok(json_string_value(v)))
         return rs_error_field(c->err, RS_EVALIDATION, c->path, "pattern",
-                              "%s must be a POSIX extended regular expression of at most %d "
-                              "bytes, without stacked quantifiers",
-                              c->path, RS_PATTERN_MAX);
+                              "%s must be " RS_PATTERN_RULE, c->path);
     free(*dst);
     *dst = rs_xstrdup(json_string_value(v));
     return 0;
@@ -417,7 +420,7 @@ int rs_user_settings_from_json(json_t *doc, struct rs_user_settings *ret, struct
 {
     struct rs_user_settings s;
     rs_user_settings_defaults(&s);
-    struct ctx c = {.s = &s, .err = err};
+    struct ctx c = {.s = &s, .err = err, .stored = true};
     int r = apply_doc(&c, doc, true);
     if (r < 0) {
         rs_user_settings_release(&s);

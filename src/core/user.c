@@ -469,46 +469,160 @@ void rs_user_rules_copy(struct rs_user_rules *dst, const struct rs_user_rules *s
     dst->employee_id_pattern = dup_or_null(src->employee_id_pattern);
 }
 
-static bool is_quantifier(char c)
+/* rs_pattern_ok reads the pattern as glibc's regcomp will: it builds one
+ * node per atom and expands every interval and '+' into copies of its
+ * operand, so "(a{40}){40}" is 1,600 nodes and twenty nested "(...+)" a
+ * million. The reader tracks, per open group, the nodes so far and those of
+ * the last atom (what a quantifier repeats). */
+#define PATTERN_QUANTIFIERS_MAX 32
+#define PATTERN_DEPTH_MAX 16
+
+struct pattern_scan {
+    uint64_t total[PATTERN_DEPTH_MAX + 1]; /* nodes in the group so far */
+    uint64_t last[PATTERN_DEPTH_MAX + 1];  /* nodes of its last atom */
+    int depth;
+};
+
+static bool scan_atom(struct pattern_scan *ps, uint64_t nodes)
 {
-    return c == '+' || c == '*' || c == '?' || c == '{';
+    ps->total[ps->depth] += nodes;
+    ps->last[ps->depth] = nodes;
+    return ps->total[ps->depth] <= RS_PATTERN_NODES_MAX;
 }
 
-bool rs_pattern_ok(const char *pattern)
+/* The end of the bracket expression opening at p[i] ('['), or 0. */
+static size_t bracket_end(const char *p, size_t n, size_t i)
 {
-    size_t n = strlen(pattern);
+    size_t j = i + 1;
+    if (j < n && p[j] == '^')
+        j++;
+    if (j < n && p[j] == ']') /* a leading ']' is a member */
+        j++;
+    while (j < n && p[j] != ']') {
+        if (p[j] == '[' && j + 1 < n && (p[j + 1] == ':' || p[j + 1] == '.' || p[j + 1] == '=')) {
+            char kind = p[j + 1];
+            size_t k = j + 2;
+            while (k + 1 < n && !(p[k] == kind && p[k + 1] == ']'))
+                k++;
+            if (k + 1 >= n)
+                return 0;
+            j = k + 2;
+            continue;
+        }
+        j++;
+    }
+    return j < n ? j : 0;
+}
+
+/* The copies an interval "{m}", "{m,}" or "{m,n}" at p[i] makes (its end in
+ * *end), or 0 if it is not one. */
+static uint64_t interval_copies(const char *p, size_t n, size_t i, size_t *end)
+{
+    uint64_t lo = 0, hi = 0;
+    size_t j = i + 1;
+    bool any = false;
+    while (j < n && p[j] >= '0' && p[j] <= '9' && lo <= RS_PATTERN_REPEAT_MAX) {
+        lo = lo * 10 + (uint64_t)(p[j++] - '0');
+        any = true;
+    }
+    if (!any)
+        return 0;
+    hi = lo;
+    if (j < n && p[j] == ',') {
+        j++;
+        if (j < n && p[j] >= '0' && p[j] <= '9') {
+            hi = 0;
+            while (j < n && p[j] >= '0' && p[j] <= '9' && hi <= RS_PATTERN_REPEAT_MAX)
+                hi = hi * 10 + (uint64_t)(p[j++] - '0');
+            if (hi < lo)
+                return 0;
+        } else {
+            hi = lo + 1; /* "{m,}": m copies and a star */
+        }
+    }
+    if (j >= n || p[j] != '}' || hi > RS_PATTERN_REPEAT_MAX)
+        return 0;
+    *end = j;
+    return hi ? hi : 1;
+}
+
+/* Screens p and compiles it into *re (to regfree) if it passes. */
+static bool pattern_compile(const char *p, regex_t *re)
+{
+    size_t n = strlen(p);
     if (n > RS_PATTERN_MAX)
         return false;
+    struct pattern_scan ps = {.depth = 0};
     int quantifiers = 0;
+    bool after_quantifier = false;
     for (size_t i = 0; i < n; i++) {
-        if (pattern[i] == '\\' && i + 1 < n) {
-            i++; /* an escaped character is a literal */
+        char c = p[i];
+        bool ok = true;
+        if (c == '*' || c == '+' || c == '?' || c == '{') {
+            if (after_quantifier || ++quantifiers > PATTERN_QUANTIFIERS_MAX)
+                return false;
+            uint64_t copies = c == '+' ? 2 : 1;
+            if (c == '{' && !(copies = interval_copies(p, n, i, &i)))
+                return false;
+            uint64_t *last = &ps.last[ps.depth];
+            ps.total[ps.depth] += *last * (copies - 1);
+            *last *= copies;
+            if (ps.total[ps.depth] > RS_PATTERN_NODES_MAX)
+                return false;
+            after_quantifier = true;
             continue;
         }
-        if (!is_quantifier(pattern[i]))
-            continue;
-        if (++quantifiers > 32)
-            return false;
-        if (pattern[i] == '{') {
-            while (i < n && pattern[i] != '}')
-                i++;
+        after_quantifier = false;
+        if (c == '\\') {
+            if (i + 1 >= n)
+                return false;
+            /* A back-reference makes matching exponential in the worst case. */
+            if (p[++i] >= '1' && p[i] <= '9')
+                return false;
+            ok = scan_atom(&ps, 1);
+        } else if (c == '[') {
+            size_t j = bracket_end(p, n, i);
+            if (!j)
+                return false;
+            i = j;
+            ok = scan_atom(&ps, 1);
+        } else if (c == '(') {
+            if (ps.depth == PATTERN_DEPTH_MAX)
+                return false;
+            ps.depth++;
+            ps.total[ps.depth] = 0;
+            ps.last[ps.depth] = 0;
+        } else if (c == ')') {
+            if (ps.depth == 0)
+                return false;
+            uint64_t group = ps.total[ps.depth] + 1;
+            ps.depth--;
+            ok = scan_atom(&ps, group);
+        } else if (c == '|') {
+            ps.last[ps.depth] = 0;
+            ok = ++ps.total[ps.depth] <= RS_PATTERN_NODES_MAX;
+        } else {
+            ok = scan_atom(&ps, 1);
         }
-        if (i + 1 < n && is_quantifier(pattern[i + 1]))
+        if (!ok)
             return false;
     }
+    return ps.depth == 0 && regcomp(re, p, REG_EXTENDED | REG_NOSUB) == 0;
+}
+
+bool rs_pattern_ok(const char *p)
+{
     regex_t re;
-    if (regcomp(&re, pattern, REG_EXTENDED | REG_NOSUB) != 0)
+    if (!pattern_compile(p, &re))
         return false;
     regfree(&re);
     return true;
 }
 
-/* Whether v matches a POSIX extended pattern; -1 if the pattern is not one
- * rs_pattern_ok accepts. */
-static int pattern_matches(const char *pattern, const char *v)
+int rs_pattern_match(const char *pattern, const char *v)
 {
     regex_t re;
-    if (!rs_pattern_ok(pattern) || regcomp(&re, pattern, REG_EXTENDED | REG_NOSUB) != 0)
+    if (!pattern_compile(pattern, &re))
         return -1;
     int m = regexec(&re, v, 0, NULL, 0) == 0;
     regfree(&re);
@@ -518,7 +632,7 @@ static int pattern_matches(const char *pattern, const char *v)
 static void check_pattern(const char *v, const char *pattern, const char *field, const char *rule,
                           struct rs_error *err)
 {
-    if (pattern && pattern_matches(pattern, v) != 1)
+    if (pattern && rs_pattern_match(pattern, v) != 1)
         rs_error_field(err, RS_EVALIDATION, field, rule,
                        "%s does not match the required pattern %s", field, pattern);
 }
@@ -613,7 +727,7 @@ static void check_string_field(const struct string_field *f, const char *v,
     case K_PHONE:
         check_text(v, f->name, 1, RS_PHONE_MAX, err);
         if (err->nfields == before && r->phone_pattern &&
-            pattern_matches(r->phone_pattern, v) != 1)
+            rs_pattern_match(r->phone_pattern, v) != 1)
             rs_error_field(err, RS_EVALIDATION, "phone", "format",
                            "phone must be a telephone number such as +1 555-0100");
         break;

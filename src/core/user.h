@@ -129,12 +129,24 @@ int rs_user_validate(const struct rs_user *u, unsigned mask, unsigned required_m
 int rs_user_check(const struct rs_user *u, unsigned mask, unsigned required_mask,
                   const struct rs_user_rules *rules, struct rs_error *err) RS_WUR;
 
-/* Whether an administrator's pattern is safe to compile and run: at most
- * RS_PATTERN_MAX bytes, at most 32 quantifiers, no quantifier directly after
- * another (glibc's regcomp needs gigabytes for patterns such as "a++++..."),
- * and a valid POSIX extended regular expression. */
+/* Whether an administrator's pattern is safe to compile and run: a valid
+ * POSIX extended regular expression of at most RS_PATTERN_MAX bytes, with at
+ * most 32 quantifiers, none directly after another (glibc's regcomp needs
+ * gigabytes for "a++++..."), no back-references (exponential matching),
+ * intervals of at most RS_PATTERN_REPEAT_MAX, and no more than
+ * RS_PATTERN_NODES_MAX parts once its repetitions are expanded, as regcomp
+ * expands them ("((a+)+)+..." doubles with each level). RS_PATTERN_RULE says
+ * so in an error message. */
 #define RS_PATTERN_MAX 256
+#define RS_PATTERN_REPEAT_MAX 255
+#define RS_PATTERN_NODES_MAX 2000
+#define RS_PATTERN_RULE                                                                            \
+    "a POSIX extended regular expression of at most 256 bytes, without back-references or "      \
+    "stacked quantifiers, whose repetitions expand to at most 2,000 parts"
 bool rs_pattern_ok(const char *pattern);
+/* Whether v matches pattern: 1 or 0, or -1 if the pattern is not one
+ * rs_pattern_ok accepts (it is screened, then compiled once). */
+int rs_pattern_match(const char *pattern, const char *v);
 
 /* The fields the rules' require_* settings make required (RS_UF_* bits): a
  * create requires them all, a change may not clear those it touches. */

@@ -266,6 +266,44 @@ static void patterns_are_screened(void **state)
     assert_false(rs_pattern_ok("^1C0++++++++++++++++++++++++++++-[C--"));
     assert_false(rs_pattern_ok("a{2}+"));
     assert_false(rs_pattern_ok("([a-z"));
+    /* Brackets are read as brackets: a '{' inside one opens no interval, so
+     * the stars after it are still stacked (found by fuzz_settings: regcomp
+     * ran for minutes). */
+    assert_false(rs_pattern_ok("^[ve{a-]**********+d"));
+    assert_true(rs_pattern_ok("^[]{}a-]+$"));
+    assert_true(rs_pattern_ok("^[[:alpha:]_]{1,32}$"));
+    assert_false(rs_pattern_ok("^[[:alpha:]"));
+    /* Intervals must be well formed and at most 255. */
+    assert_false(rs_pattern_ok("a{"));
+    assert_false(rs_pattern_ok("a{3,2}"));
+    assert_false(rs_pattern_ok("a{256}"));
+    assert_true(rs_pattern_ok("a{255}"));
+    assert_true(rs_pattern_ok("a{2,}b"));
+    /* Back-references can make matching exponential. */
+    assert_false(rs_pattern_ok("^(a+)\\1$"));
+    assert_true(rs_pattern_ok("^a\\.b$"));
+    /* Repetition is expanded by regcomp: nested intervals multiply, each
+     * nested '+' doubles. */
+    assert_true(rs_pattern_ok("^([a-z]{1,20}\\.){1,20}$"));
+    assert_false(rs_pattern_ok("((a{40}){40}){40}"));
+    assert_false(rs_pattern_ok("(.{1,255}){8}"));
+    assert_true(rs_pattern_ok("(.{1,255}){7}"));
+    /* "(((a+)+)+)..." nested k deep: "(" k times, "a", "+)" k times. */
+    char nest[64];
+    for (int k = 9; k <= 10; k++) {
+        size_t n = 0;
+        for (int i = 0; i < k; i++)
+            nest[n++] = '(';
+        nest[n++] = 'a';
+        for (int i = 0; i < k; i++) {
+            nest[n++] = '+';
+            nest[n++] = ')';
+        }
+        nest[n] = '\0';
+        if (k == 9)
+            assert_true(rs_pattern_ok(nest)); /* 1,023 parts */
+    }
+    assert_false(rs_pattern_ok(nest)); /* 2,047 */
     char longp[RS_PATTERN_MAX + 2];
     memset(longp, 'a', sizeof(longp) - 1);
     longp[sizeof(longp) - 1] = '\0';
@@ -278,6 +316,31 @@ static void patterns_are_screened(void **state)
     assert_string_equal(e.fields[0].rule, "pattern");
 }
 
+/* A stored pattern a stricter screen now refuses keeps the settings
+ * readable; values checked against it fail by name until it is replaced. */
+static void stored_pattern_refused_later(void **state)
+{
+    json_t *doc = J("{\"validation\":{\"username_pattern\":\"^(a)\\\\1$\"}}");
+    struct rs_user_settings s;
+    struct rs_error e;
+    rs_error_init(&e);
+    assert_int_equal(rs_user_settings_from_json(doc, &s, &e), 0);
+    assert_string_equal(s.rules.username_pattern, "^(a)\\1$");
+    struct rs_user u;
+    rs_user_init(&u);
+    u.username = rs_xstrdup("aa");
+    rs_error_init(&e);
+    assert_int_equal(rs_user_check(&u, RS_UF_USERNAME, 0, &s.rules, &e), -RS_EVALIDATION);
+    assert_string_equal(e.fields[0].field, "username");
+    assert_string_equal(e.fields[0].rule, "pattern");
+    rs_user_release(&u);
+    rs_user_settings_release(&s);
+    /* As a change it is refused. */
+    assert_int_equal(patch("{\"validation\":{\"username_pattern\":\"^(a)\\\\1$\"}}", &s, &e),
+                     -RS_EVALIDATION);
+    json_decref(doc);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -287,6 +350,7 @@ int main(void)
         cmocka_unit_test(field_definitions),
         cmocka_unit_test(field_values),
         cmocka_unit_test(patterns_are_screened),
+        cmocka_unit_test(stored_pattern_refused_later),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -366,6 +366,8 @@ def main(argv):
                 "SELECT type, name, sql FROM sqlite_master ORDER BY type, name"):
             h.update(f"{typ}\0{name}\0{sql}\0".encode())
         h.update(str(db.execute("PRAGMA user_version").fetchone()[0]).encode())
+        # The page size a new database gets is part of what is measured.
+        h.update(f"page_size={db.execute('PRAGMA page_size').fetchone()[0]}".encode())
         db.close()
         print(h.hexdigest())
     elif cmd == "report":

@@ -265,13 +265,14 @@ measure() { # BACKEND DBURL TOKEN
 
 # ---------------------------------------------------------------- the SQLite data set
 SRC_DB="" # the generated 1M file (cache or work), never measured on directly
+PROBE_PAGE_SIZE="" # the page size this binary gives a new database
 
 # BENCH_1M_UPGRADE: the newest cached data set of another schema (the same
 # generator and seed), copied and brought to this binary's schema by
 # `roster migrate`, as an operator's upgrade would; cached under this
 # schema's key with "upgraded_from" in its .load.json.
 upgrade_dataset() { # CACHE_DB
-    local cdb=$1 old db t0 secs
+    local cdb=$1 old db t0 secs rewrote=""
     old=$(ls -t "$CACHE/users_1m-$USERS-"*.db 2>/dev/null | grep -vF "$cdb" | head -1)
     [ -n "$old" ] && [ -f "$old.load.json" ] || return 1
     db="$WORK/upgrade.db"
@@ -284,16 +285,24 @@ upgrade_dataset() { # CACHE_DB
         rm -f "$db" "$db-wal" "$db-shm"
         return 1
     fi
+    # A new database gets the binary's page size; an old file keeps its own
+    # until rewritten, which VACUUM does (docs/operations.md).
+    if [ -n "$PROBE_PAGE_SIZE" ] && [ "$(sqlite3 "$db" "PRAGMA page_size" 2>/dev/null)" != "$PROBE_PAGE_SIZE" ]; then
+        say "sqlite: rewriting the upgraded copy with $PROBE_PAGE_SIZE-byte pages (VACUUM)"
+        sqlite3 "$db" "PRAGMA wal_checkpoint(TRUNCATE); PRAGMA journal_mode=DELETE; PRAGMA page_size=$PROBE_PAGE_SIZE; VACUUM;" \
+            >>"$LOGS/upgrade-migrate.out" 2>&1 || { rm -f "$db" "$db-wal" "$db-shm"; return 1; }
+        rewrote=" and VACUUM to $PROBE_PAGE_SIZE-byte pages"
+    fi
     secs=$(( ($(date +%s%N) - t0) / 1000000 ))
     sqlite3 "$db" "PRAGMA wal_checkpoint(TRUNCATE); PRAGMA journal_mode=DELETE;" >/dev/null 2>&1
     rm -f "$db-wal" "$db-shm"
-    "$PY" -c 'import json,sys; d=json.load(open(sys.argv[1])); d["upgraded_from"]=sys.argv[2]; d["migrate_ms"]=int(sys.argv[3]); print(json.dumps(d))' \
-        "$old.load.json" "$(basename "$old")" "$secs" >"$cdb.load.json.tmp" || return 1
+    "$PY" -c 'import json,sys; d=json.load(open(sys.argv[1])); d["upgraded_from"]=sys.argv[2]; d["migrate_ms"]=int(sys.argv[3]); d["rewrite"]=sys.argv[4]; print(json.dumps(d))' \
+        "$old.load.json" "$(basename "$old")" "$secs" "$rewrote" >"$cdb.load.json.tmp" || return 1
     mv "$db" "$cdb" && mv "$cdb.load.json.tmp" "$cdb.load.json"
     SRC_DB=$cdb
     say "sqlite: upgraded in $((secs / 1000)) s; cached as $cdb"
     record sqlite dataset "cached, upgraded (API load $(json_field "$(cat "$cdb.load.json")" created_per_s)/s)"
-    record sqlite notes "data set: $(basename "$old") (made by POST /api/v1/users at $(json_field "$(cat "$cdb.load.json")" created_per_s)/s under an older schema) brought to this schema by roster migrate in $((secs / 1000)) s"
+    record sqlite notes "data set: $(basename "$old") (made by POST /api/v1/users at $(json_field "$(cat "$cdb.load.json")" created_per_s)/s under an older schema) brought to this schema by roster migrate$rewrote in $((secs / 1000)) s"
     return 0
 }
 
@@ -301,6 +310,7 @@ make_dataset() {
     local key="" probe="$WORK/schema-probe.db" cdb ldir db sum token pid
     if timeout 60 "$BIN" migrate --db "sqlite:$probe" >"$LOGS/migrate-probe.out" 2>&1 && [ -f "$probe" ]; then
         key=$({ "$PY" "$TOOLS" schema-hash "$probe"; "$PY" "$U1M" gen-hash; echo "$USERS $SEED"; } | sha256sum | cut -c1-16)
+        PROBE_PAGE_SIZE=$(sqlite3 "$probe" "PRAGMA page_size" 2>/dev/null)
     else
         say "roster migrate on an empty SQLite file failed; the data set will not be cached"
     fi
@@ -311,7 +321,7 @@ make_dataset() {
         SRC_DB=$cdb
         if [ -n "$(json_field "$(cat "$cdb.load.json")" upgraded_from)" ]; then
             record sqlite dataset "cached, upgraded (API load $(json_field "$(cat "$cdb.load.json")" created_per_s)/s)"
-            record sqlite notes "data set: a cached copy of $cdb: $(json_field "$(cat "$cdb.load.json")" upgraded_from) (POST /api/v1/users at $(json_field "$(cat "$cdb.load.json")" created_per_s)/s) upgraded by roster migrate in $(( $(json_field "$(cat "$cdb.load.json")" migrate_ms) / 1000 )) s"
+            record sqlite notes "data set: a cached copy of $cdb: $(json_field "$(cat "$cdb.load.json")" upgraded_from) (POST /api/v1/users at $(json_field "$(cat "$cdb.load.json")" created_per_s)/s) upgraded by roster migrate$(json_field "$(cat "$cdb.load.json")" rewrite) in $(( $(json_field "$(cat "$cdb.load.json")" migrate_ms) / 1000 )) s"
             return 0
         fi
         record sqlite dataset "cached (API load, $(json_field "$(cat "$cdb.load.json")" created_per_s)/s)"

@@ -782,9 +782,22 @@ static void call_execute(struct rs_call *call, bool on_pool)
 static void maybe_finish(struct worker *w);
 static void hash_release(struct worker *w);
 
+/* libuv's pool threads inherit the name of the thread that first queued
+ * work (an event loop's); name them for what they are on their first job so
+ * that `top -H` tells a blocked write from a busy loop. */
+static void pool_thread_name(void)
+{
+    static _Thread_local bool named;
+    if (!named) {
+        pthread_setname_np(pthread_self(), "roster-pool");
+        named = true;
+    }
+}
+
 static void job_work(uv_work_t *work)
 {
     struct job *job = work->data;
+    pool_thread_name();
     call_execute(job->call, true);
 }
 
@@ -963,6 +976,7 @@ static void queue_hash_job(struct worker *w, h2o_req_t *req, struct rs_call *cal
 static void touch_work(uv_work_t *work)
 {
     struct job *job = work->data;
+    pool_thread_name();
     call_touch(job->call);
     rs_ctx_release(&job->call->ctx);
 }

@@ -530,19 +530,30 @@ def test_db_pool_never_deadlocks(ctx):
 
 def test_threads_are_named_for_operators(ctx):
     """`top -H` / `ps -L` name each thread (docs/operations.md): one
-    roster-loopN per --threads, the job runner, the access watcher, and on
-    SQLite the checkpointer and the search indexer."""
+    roster-loopN per --threads, the job runner, the access watcher, on
+    SQLite the checkpointer and the search indexer, and libuv's worker pool
+    roster-pool once it has run a job (a write)."""
     srv = ctx.new_server(extra_args=["--threads", "3"], name="named-threads")
     try:
+        c = srv.client()
+        tag = unique_tag(5)
+        for i in range(8):
+            r = c.post("/api/v1/users", {"username": "thr%d-%s" % (i, tag),
+                                         "email": "thr%d-%s@example.com" % (i, tag),
+                                         "first_name": "T", "last_name": "N"})
+            expect(r.status == 201, "create for the pool: " + r.describe())
         names = []
         for tid in os.listdir("/proc/%d/task" % srv.proc.pid):
             with open("/proc/%d/task/%s/comm" % (srv.proc.pid, tid)) as fh:
                 names.append(fh.read().strip())
-        want = {"roster-loop0", "roster-loop1", "roster-loop2", "roster-jobs", "roster-access"}
+        want = {"roster-loop0", "roster-loop1", "roster-loop2", "roster-jobs", "roster-access",
+                "roster-pool"}
         if ctx.backend == "sqlite":
             want |= {"roster-ckpt", "roster-index"}
         expect(want <= set(names), "threads %s lack %s" % (sorted(names),
                                                            sorted(want - set(names))))
+        expect(names.count("roster-loop0") == 1 and names.count("roster-loop1") == 1,
+               "pool threads still carry a loop's name: %s" % sorted(names))
         expect("roster-loop3" not in names, "a fourth loop with --threads 3: %s" % sorted(names))
     finally:
         srv.stop()

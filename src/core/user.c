@@ -587,7 +587,10 @@ static bool pattern_compile(const char *p, regex_t *re)
             i = j;
             ok = scan_atom(&ps, 1);
         } else if (c == '(') {
-            if (ps.depth == PATTERN_DEPTH_MAX)
+            /* An empty group or alternative ("()", "(|a)", "a||b") matches
+             * nothing a '?' could not say, and chains of them, repeated,
+             * take regcomp and regexec hundreds of milliseconds. */
+            if (ps.depth == PATTERN_DEPTH_MAX || (i + 1 < n && (p[i + 1] == ')' || p[i + 1] == '|')))
                 return false;
             ps.depth++;
             ps.total[ps.depth] = 0;
@@ -599,6 +602,9 @@ static bool pattern_compile(const char *p, regex_t *re)
             ps.depth--;
             ok = scan_atom(&ps, group);
         } else if (c == '|') {
+            if (i == 0 || p[i - 1] == '(' || p[i - 1] == '|' || i + 1 == n || p[i + 1] == ')' ||
+                p[i + 1] == '|')
+                return false;
             ps.last[ps.depth] = 0;
             ok = ++ps.total[ps.depth] <= RS_PATTERN_NODES_MAX;
         } else {

@@ -375,8 +375,6 @@ struct sq_conn {
  * slower (bench/README.md). Smaller still (1 KiB) deepened the b-trees
  * enough to slow reads. */
 #define NEW_DB_PAGE_SIZE 2048
-#define RS_STR_(x) #x
-#define RS_STR(x) RS_STR_(x)
 
 struct sq_store {
     struct rs_store base;

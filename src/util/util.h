@@ -12,6 +12,9 @@
 #define RS_WUR __attribute__((warn_unused_result))
 #define RS_PRINTF(a, b) __attribute__((format(printf, a, b)))
 #define RS_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
+/* A macro's value as a string literal: RS_STR(RS_PATTERN_MAX) is "256". */
+#define RS_STR_(x) #x
+#define RS_STR(x) RS_STR_(x)
 
 /* Out of memory aborts (as in git and Redis): a server that cannot allocate
  * should fail fast, not limp. */

@@ -44,13 +44,14 @@ test-api: build
 	@/usr/bin/python3 tests/run_all.py --build $(BUILD) --only api
 
 # BENCH_1M=0 skips the one-million-user run (its first run makes the data:
-# about 15 minutes; later runs reuse it). bench/login.sh is the sign-in run
+# about 15 minutes; later runs reuse it). bench/access.sh is the access check
+# through the API and in-process (bench_access; ~20 s). bench/login.sh is the sign-in run
 # (raw argon2id rate vs sign-ins/s, GET latency under sign-in load; ~1 minute).
 BENCH_1M ?= 1
 bench: build
 	@scripts/deps bench
 	bash bench/run.sh $(BUILD)/roster
-	$(BUILD)/bench/bench_access
+	bash bench/access.sh $(BUILD)/roster
 	bash bench/login.sh $(BUILD)/roster $(BUILD)/bench/bench_hash
 	@if [ "$(BENCH_1M)" != 0 ]; then bash bench/users_1m.sh $(BUILD)/roster; fi
 

@@ -519,17 +519,25 @@ int rs_svc_access_cache_clear(struct rs_ctx *ctx, struct rs_error *err)
     return rs_tx_commit(&tx, err);
 }
 
-/* Whether `mine` holds every level role grants (no escalation). */
+/* Whether `mine` holds every level role grants (no escalation). revoke:
+ * the role is being taken away, which is bound by the same rule (what you
+ * could not give, you may not take). */
 static int grant_within(const struct rs_access *mine, const struct rs_role *role,
-                        const char *field, struct rs_error *err)
+                        const char *field, bool revoke, struct rs_error *err)
 {
     for (size_t i = 0; i < mine->n; i++) {
         const char *key = mine->items[i].resource;
         enum rs_level grants = rs_role_level(role, key), have = mine->items[i].level;
-        if (grants != RS_LEVEL_NONE && have < grants)
+        if (grants == RS_LEVEL_NONE || have >= grants)
+            continue;
+        if (revoke)
             return rs_error_field(err, RS_EFORBIDDEN, field, "escalation",
-                                  "%s would grant %s on %s, which you do not hold (you have %s)",
+                                  "taking away %s would remove %s on %s, which you do not hold "
+                                  "(you have %s)",
                                   role->key, rs_level_name(grants), key, rs_level_name(have));
+        return rs_error_field(err, RS_EFORBIDDEN, field, "escalation",
+                              "%s would grant %s on %s, which you do not hold (you have %s)",
+                              role->key, rs_level_name(grants), key, rs_level_name(have));
     }
     return 0;
 }
@@ -539,14 +547,15 @@ static int grant_within(const struct rs_access *mine, const struct rs_role *role
  * was made at the access version the transaction reads: nothing that could
  * change anyone's access has committed since. */
 static int check_grant_in(struct rs_ctx *ctx, struct rs_tx *tx, const struct catalogue *k,
-                          const struct rs_role *role, const char *field, struct rs_error *err)
+                          const struct rs_role *role, const char *field, bool revoke,
+                          struct rs_error *err)
 {
     int64_t actor = ctx->actor.user_id;
     size_t slot = (size_t)actor & (CACHE_SLOTS - 1);
     pthread_rwlock_rdlock(&cache_lock);
     const struct entry *e = &cache[slot];
     if (e->user_id == actor && e->db_version == k->version) {
-        int r = grant_within(&e->access, role, field, err);
+        int r = grant_within(&e->access, role, field, revoke, err);
         pthread_rwlock_unlock(&cache_lock);
         return r;
     }
@@ -562,7 +571,7 @@ static int check_grant_in(struct rs_ctx *ctx, struct rs_tx *tx, const struct cat
     rs_user_release(&me);
     if (r < 0)
         return r;
-    r = grant_within(&mine, role, field, err);
+    r = grant_within(&mine, role, field, revoke, err);
     rs_access_release(&mine);
     return r;
 }
@@ -575,7 +584,24 @@ int rs_svc_check_grant(struct rs_ctx *ctx, struct rs_tx *tx, const struct rs_rol
     struct catalogue *k = NULL;
     int r = catalogue_get(ctx, tx->conn, &k, err);
     if (r == 0)
-        r = check_grant_in(ctx, tx, k, role, field, err);
+        r = check_grant_in(ctx, tx, k, role, field, false, err);
+    cat_unref(k);
+    return r;
+}
+
+int rs_svc_check_revoke(struct rs_ctx *ctx, struct rs_tx *tx, const char *key,
+                        const char *field, struct rs_error *err)
+{
+    if (ctx->actor.user_id == 0 || !key)
+        return 0;
+    struct catalogue *k = NULL;
+    int r = catalogue_get(ctx, tx->conn, &k, err);
+    if (r < 0)
+        return r;
+    const struct rs_role *role = catalogue_role(k, key);
+    /* A retired or unknown role grants nothing: nothing is taken away. */
+    if (role && role->active)
+        r = check_grant_in(ctx, tx, k, role, field, true, err);
     cat_unref(k);
     return r;
 }
@@ -594,7 +620,7 @@ int rs_svc_check_role_assignable(struct rs_ctx *ctx, struct rs_tx *tx, const cha
         r = rs_error_field(err, RS_EVALIDATION, field, "exists", "%s \"%s\" names no active role",
                            field, key);
     else if (ctx->actor.user_id != 0)
-        r = check_grant_in(ctx, tx, k, role, field, err);
+        r = check_grant_in(ctx, tx, k, role, field, false, err);
     cat_unref(k);
     return r;
 }

@@ -13,7 +13,7 @@ static int not_found(struct rs_error *err, int64_t id)
 
 /* Each role a group carries must be active and grantable by the actor. */
 static int check_group_roles(struct rs_ctx *ctx, struct rs_tx *tx, const json_t *keys,
-                             struct rs_error *err)
+                             const char *field, struct rs_error *err)
 {
     struct rs_role *roles = NULL;
     size_t n = 0;
@@ -33,12 +33,37 @@ static int check_group_roles(struct rs_ctx *ctx, struct rs_tx *tx, const json_t 
             r = rs_error_field(err, RS_EVALIDATION, "roles", "exists",
                                "roles: \"%s\" names no active role", json_string_value(k));
         else
-            r = rs_svc_check_grant(ctx, tx, role, "roles", err);
+            r = rs_svc_check_grant(ctx, tx, role, field, err);
     }
     for (size_t j = 0; j < n; j++)
         rs_role_release(&roles[j]);
     free(roles);
     return r;
+}
+
+/* Taking a group's roles away from its members (removing a role from the
+ * group, a member from it, or the group itself) is bound like giving them:
+ * the actor must hold every level each role in keys but not in keep grants. */
+static int check_roles_revocable(struct rs_ctx *ctx, struct rs_tx *tx, const json_t *keys,
+                                 const json_t *keep, const char *field, struct rs_error *err)
+{
+    size_t i, j;
+    json_t *k, *kk;
+    json_array_foreach(keys, i, k)
+    {
+        bool kept = false;
+        json_array_foreach(keep, j, kk)
+        {
+            if (json_equal(k, kk))
+                kept = true;
+        }
+        if (kept)
+            continue;
+        int r = rs_svc_check_revoke(ctx, tx, json_string_value(k), field, err);
+        if (r < 0)
+            return r;
+    }
+    return 0;
 }
 
 int rs_svc_groups_list(struct rs_ctx *ctx, struct rs_group **ret, size_t *ret_n,
@@ -94,7 +119,9 @@ static int save_group(struct rs_ctx *ctx, int64_t id, json_t *body, int64_t expe
     }
     bool roles_changed = have_g && (!have_old || !json_equal(old.roles, g.roles));
     if (r == 0 && roles_changed)
-        r = check_group_roles(ctx, &tx, g.roles, err);
+        r = check_group_roles(ctx, &tx, g.roles, "roles", err);
+    if (r == 0 && roles_changed && have_old)
+        r = check_roles_revocable(ctx, &tx, old.roles, g.roles, "roles", err);
     if (r == 0) {
         g.updated_at = rs_ctx_now(ctx);
         if (have_old) {
@@ -159,7 +186,9 @@ int rs_svc_group_delete(struct rs_ctx *ctx, int64_t id, struct rs_error *err)
     if (r == -RS_ENOTFOUND)
         r = not_found(err, id);
     if (r == 0) {
-        r = ctx->store->ops->group_delete(tx.conn, id, err);
+        r = check_roles_revocable(ctx, &tx, old.roles, NULL, "roles", err);
+        if (r == 0)
+            r = ctx->store->ops->group_delete(tx.conn, id, err);
         if (r == 0) {
             char *before = rs_json_text(rs_group_to_json(&old));
             r = rs_tx_audit(&tx, "group.delete", "group", id, before, NULL, NULL, err);
@@ -197,7 +226,7 @@ int rs_svc_group_members_add(struct rs_ctx *ctx, int64_t id, const int64_t *user
     bool have_g = r == 0;
     /* Adding members hands them the group's roles: the actor must hold them. */
     if (r == 0)
-        r = check_group_roles(ctx, &tx, g.roles, err);
+        r = check_group_roles(ctx, &tx, g.roles, "user_ids", err);
     if (r == 0)
         r = ctx->store->ops->group_members_add(tx.conn, id, user_ids, n, rs_ctx_now(ctx), err);
     if (r == 0) {
@@ -232,8 +261,10 @@ int rs_svc_group_member_remove(struct rs_ctx *ctx, int64_t id, int64_t user_id,
     r = ctx->store->ops->group_get(tx.conn, id, &g, err);
     if (r == -RS_ENOTFOUND)
         r = not_found(err, id);
-    else if (r == 0)
+    else if (r == 0) {
+        r = check_roles_revocable(ctx, &tx, g.roles, NULL, "user_id", err);
         rs_group_release(&g);
+    }
     if (r == 0) {
         r = ctx->store->ops->group_member_remove(tx.conn, id, user_id, err);
         if (r == -RS_ENOTFOUND)

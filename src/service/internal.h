@@ -23,6 +23,11 @@ int rs_access_compute(struct rs_ctx *ctx, struct rs_conn *c, const struct rs_use
  * holds every level role grants; field names what is being granted. */
 int rs_svc_check_grant(struct rs_ctx *ctx, struct rs_tx *tx, const struct rs_role *role,
                        const char *field, struct rs_error *err) RS_WUR;
+/* The same rule for taking role key away (from a group, or with a group
+ * from its members): refused (403 escalation) unless the actor holds every
+ * level it grants. A retired or unknown key passes (it grants nothing). */
+int rs_svc_check_revoke(struct rs_ctx *ctx, struct rs_tx *tx, const char *key,
+                        const char *field, struct rs_error *err) RS_WUR;
 /* A role key given for assignment (a user's primary role): 422 (rule
  * "exists") unless it names an active role, then rs_svc_check_grant. NULL
  * passes. Reads the role catalogue through its cache. */

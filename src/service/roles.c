@@ -251,6 +251,8 @@ int rs_svc_user_roles_set(struct rs_ctx *ctx, int64_t user_id, const char *prima
     if (r == 0 && before.erased_at)
         r = rs_error_field(err, RS_ECONFLICT, "status", "erased", "the user was erased");
     if (r == 0)
+        r = rs_svc_check_outranks(ctx, tx.conn, &before, "change the roles of", err);
+    if (r == 0)
         r = ctx->store->ops->role_list(tx.conn, &roles, &nroles, err);
     if (r == 0)
         r = ctx->store->ops->user_roles_get(tx.conn, user_id, &old_keys, &nold, err);

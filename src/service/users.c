@@ -457,6 +457,10 @@ int rs_svc_user_update(struct rs_ctx *ctx, int64_t id, struct rs_user *patch, un
     if (changed & (RS_UF_USERNAME | RS_UF_EMAIL))
         r = rs_svc_check_outranks(ctx, tx.conn, &before, "change the sign-in name or email of",
                                   err);
+    /* Nor is what they may do: a role or type change that could lower a
+     * superior's access (an administrator demoted by a user manager). */
+    if (r == 0 && (changed & (RS_UF_ROLE | RS_UF_TYPE)))
+        r = rs_svc_check_outranks(ctx, tx.conn, &before, "change the role or type of", err);
     if (r == 0 && (changed & RS_UF_MANAGER))
         r = check_manager(ctx, &tx, &after, err);
     if (r == 0 && (changed & RS_UF_ROLE))

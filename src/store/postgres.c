@@ -2389,12 +2389,13 @@ static int pg_role_held(struct rs_conn *rc_conn, const char *role_key, bool *ret
     pp_text(&p, role_key);
     PGresult *res = NULL;
     int rc = pg_run(to_pg(rc_conn),
-                    "SELECT EXISTS (SELECT 1 FROM users WHERE role = $1 AND status = 'active')"
+                    "SELECT EXISTS (SELECT 1 FROM users WHERE role = $1 AND status = 'active'"
+                    " AND type <> 'guest')"
                     " OR EXISTS (SELECT 1 FROM user_roles r JOIN users u ON u.id = r.user_id"
-                    " WHERE r.role_key = $1 AND u.status = 'active')"
+                    " WHERE r.role_key = $1 AND u.status = 'active' AND u.type <> 'guest')"
                     " OR EXISTS (SELECT 1 FROM groups g JOIN group_members m"
                     " ON m.group_id = g.id JOIN users u ON u.id = m.user_id"
-                    " WHERE g.roles::jsonb ? $1 AND u.status = 'active')",
+                    " WHERE g.roles::jsonb ? $1 AND u.status = 'active' AND u.type <> 'guest')",
                     &p, p.n, NULL, &res, err);
     if (rc)
         return rc;

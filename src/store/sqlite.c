@@ -234,7 +234,8 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_GROUPS_OF_USER] = "SELECT " GROUP_COLS " FROM groups g JOIN group_members gm "
                           "ON gm.group_id = g.id WHERE gm.user_id = ? ORDER BY g.name_key",
     [ST_ROLE_HELD] =
-        "SELECT EXISTS (SELECT 1 FROM users u WHERE u.status = 'active' AND (u.role = ?1 "
+        "SELECT EXISTS (SELECT 1 FROM users u WHERE u.status = 'active' AND u.type <> 'guest' "
+        "AND (u.role = ?1 "
         "OR u.id IN (SELECT user_id FROM user_roles WHERE role_key = ?1) "
         "OR u.id IN (SELECT m.user_id FROM group_members m JOIN groups g ON g.id = m.group_id "
         "WHERE EXISTS (SELECT 1 FROM json_each(g.roles) WHERE json_each.value = ?1))))",

@@ -163,8 +163,9 @@ struct rs_store_ops {
                                struct rs_error *err);
     int (*groups_of_user)(struct rs_conn *c, int64_t user_id, struct rs_group **ret_items,
                           size_t *ret_count, struct rs_error *err);
-    /* Whether any active user holds role_key as primary or secondary role or
-     * through a group (the last-administrator rule). */
+    /* Whether any active user who is not of type guest (capped at read)
+     * holds role_key as primary or secondary role or through a group (the
+     * last-administrator rule). */
     int (*role_held)(struct rs_conn *c, const char *role_key, bool *ret, struct rs_error *err);
 
     /* Custom field definitions, in id order. insert sets f->id; a taken key is

@@ -567,3 +567,82 @@ def test_last_administrator_through_a_group_is_kept(ctx):
         finally:
             srv.stop()
     f.raise_if_any()
+
+
+def test_user_manager_cannot_demote_or_strip_an_administrator(ctx):
+    """Taking access away is bound like giving it. A user manager may not
+    lower an administrator's access: not by type, primary role, secondary
+    roles, removing them from a group that carries the administrator role,
+    taking that role from the group, or deleting the group (403 rule
+    `escalation`, nothing changes). Each would otherwise let them strip every
+    administrator but one, and then lock or reset the demoted ones."""
+    c = ctx.client()
+    um, uc = callers(ctx)["um"]
+    t = unique_tag(5)
+    a_type = create_user(c, "dt" + t, type="admin", role="standard_user")
+    a_role = create_user(c, "dr" + t, role="administrator")
+    a_sec = create_user(c, "ds" + t, role="standard_user")
+    expect_status(put(c, upath(a_sec["id"], "/roles"), {"primary": "standard_user",
+                                                         "secondary": ["administrator"]}), 200)
+    a_grp = create_user(c, "dg" + t, role="standard_user")
+    g = create_group(c, ["administrator"], "Admins " + t)
+    r = c.post(gpath(g["id"], "/members"), {"user_ids": [a_grp["id"]]})
+    expect(r.status in (200, 201, 204), "add the member: " + r.describe())
+    uids = (a_type["id"], a_role["id"], a_sec["id"], a_grp["id"])
+    snap = snapshot(ctx, c, uids=uids, gids=(g["id"],))
+    f = Failures()
+    every = set(BUILTIN_RESOURCES)
+    for label, do in (
+            ("demote an admin-type user to standard",
+             lambda: uc.patch(upath(a_type["id"]), {"type": "standard"})),
+            ("demote an admin-type user to guest",
+             lambda: uc.patch(upath(a_type["id"]), {"type": "guest"})),
+            ("change the primary administrator role",
+             lambda: uc.patch(upath(a_role["id"]), {"role": "standard_user"})),
+            ("PUT away the primary administrator role",
+             lambda: put(uc, upath(a_role["id"], "/roles"), {"primary": "standard_user",
+                                                              "secondary": []})),
+            ("PUT away the secondary administrator role",
+             lambda: put(uc, upath(a_sec["id"], "/roles"), {"primary": "standard_user",
+                                                             "secondary": []})),
+            ("remove a member from the administrators group",
+             lambda: uc.request("DELETE", gpath(g["id"], "/members/%d" % a_grp["id"]))),
+            ("take the administrator role from the group",
+             lambda: uc.patch(gpath(g["id"]), {"roles": []})),
+            ("delete the administrators group",
+             lambda: uc.request("DELETE", gpath(g["id"])))):
+        escalation(f, "a user_manager may not " + label, snap, do, every)
+    # what stays allowed: the same changes on someone they outrank, and a
+    # roleless group's membership
+    low = create_user(c, "dl" + t, role="standard_user")
+    r = uc.patch(upath(low["id"]), {"role": "guest"})
+    f.check(r.status == 200, "a user_manager changes a standard user's role: " +
+            r.describe(300))
+    plain = create_group(c, [], "Mailing " + t)
+    r = c.post(gpath(plain["id"], "/members"), {"user_ids": [a_type["id"]]})
+    expect(r.status in (200, 201, 204), "add an admin to a roleless group: " + r.describe())
+    r = uc.request("DELETE", gpath(plain["id"], "/members/%d" % a_type["id"]))
+    f.check(r.status in (200, 204), "a user_manager removes an admin from a roleless group: " +
+            r.describe(300))
+    f.raise_if_any()
+
+
+def test_a_guest_holding_the_administrator_role_is_not_an_administrator(ctx):
+    """A guest-type user is capped at read, so the administrator role does
+    not make them one: demoting the only real administrator is still refused
+    (409 last_admin) while only a guest holds the role."""
+    srv = ctx.new_server()
+    try:
+        c = srv.client()
+        admin = admin_user(c)
+        if (c.get(upath(admin["id"], "/roles")).json or {}).get("primary") == "administrator":
+            expect_status(put(c, upath(admin["id"], "/roles"), {"primary": "standard_user",
+                                                                "secondary": []}), 200)
+        create_user(c, "gg" + unique_tag(5), type="guest", role="administrator")
+        f = Failures()
+        snap = snapshot(ctx, c, uids=(admin["id"],), srv=srv)
+        refused(f, "demote the only admin while a guest holds the administrator role", snap,
+                lambda: c.patch(upath(admin["id"]), {"type": "standard"}), 409, "last_admin")
+        f.raise_if_any()
+    finally:
+        srv.stop()

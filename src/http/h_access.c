@@ -249,12 +249,7 @@ int rs_h_access_check(struct rs_call *call)
                                "user_id must be a user id");
         user_id = n;
     } else if (r == 0 && uname) {
-        struct rs_user u;
-        r = rs_svc_user_get_by_username(&call->ctx, uname, &u, &call->err);
-        if (r == 0) {
-            user_id = u.id;
-            rs_user_release(&u);
-        }
+        r = rs_svc_access_user_id(&call->ctx, uname, &user_id, &call->err);
     } else if (r == 0) {
         r = rs_error_field(&call->err, RS_EBADREQUEST, "user_id", "required",
                            "give user_id or username");

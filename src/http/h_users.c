@@ -317,7 +317,9 @@ int rs_h_users_list(struct rs_call *call)
     char **fields = NULL;
     rs_user_query_init(&q);
     int r = decode_list_query(call, &q, &page_no, &fields);
-    if (r == 0)
+    if (r == 0 && call->list_group)
+        r = rs_svc_group_member_list(&call->ctx, call->list_group, &q, &page, &call->err);
+    else if (r == 0)
         r = rs_svc_user_list(&call->ctx, &q, &page, &call->err);
     if (r < 0) {
         rs_user_query_release(&q);
@@ -461,11 +463,6 @@ int rs_h_users_profile(struct rs_call *call)
 
 int rs_h_group_members_list(struct rs_call *call)
 {
-    struct rs_group g;
-    int r = rs_svc_group_get(&call->ctx, call->id, &g, &call->err);
-    if (r < 0)
-        return rs_call_fail(call, r);
-    rs_group_release(&g);
     call->list_group = call->id;
     return rs_h_users_list(call);
 }

@@ -22,6 +22,12 @@ enum rs_route_flags {
     RS_ROUTE_HASHES = 1u << 5,  /* computes password hashes: capped concurrency on the pool */
     RS_ROUTE_PW_OK = 1u << 6,   /* allowed to a session that must change its password */
     RS_ROUTE_2FA_OK = 1u << 7,  /* allowed to a session that must enrol 2FA */
+    /* The declared level is not needed when {id} is the caller (their own
+     * record, profile, roles, permissions): the service decides. */
+    RS_ROUTE_SELF = 1u << 8,
+    /* The declared level is what acting for others needs; without it the
+     * service narrows the call to the caller's own (their API keys). */
+    RS_ROUTE_OWN = 1u << 9,
 };
 
 struct rs_route {

@@ -1,5 +1,7 @@
 /* routes.c: the route table. Every /api/v1 route declares the resource and
- * level it needs; the server authenticates before the handler runs. */
+ * level it needs; the server authenticates and checks that level before the
+ * handler runs (RS_ROUTE_SELF and RS_ROUTE_OWN leave the caller's own things
+ * to the service). */
 #include <stdio.h>
 
 #include "http.h"
@@ -15,11 +17,12 @@ static const struct rs_route routes[] = {
     {"GET", "/api/v1/users", RS_RES_USERS, RS_LEVEL_READ, 0, rs_h_users_list},
     {"POST", "/api/v1/users", RS_RES_USERS, RS_LEVEL_WRITE, RS_ROUTE_WRITES | RS_ROUTE_BODY,
      rs_h_users_create},
-    {"GET", "/api/v1/users/{id}", RS_RES_USERS, RS_LEVEL_READ, 0, rs_h_users_get},
+    {"GET", "/api/v1/users/{id}", RS_RES_USERS, RS_LEVEL_READ, RS_ROUTE_SELF, rs_h_users_get},
     {"PATCH", "/api/v1/users/{id}", RS_RES_USERS, RS_LEVEL_WRITE, RS_ROUTE_WRITES | RS_ROUTE_BODY,
      rs_h_users_update},
     {"GET", "/api/v1/users/{id}/history", RS_RES_AUDIT, RS_LEVEL_READ, 0, rs_h_users_history},
-    {"GET", "/api/v1/users/{id}/profile", RS_RES_USERS, RS_LEVEL_READ, 0, rs_h_users_profile},
+    {"GET", "/api/v1/users/{id}/profile", RS_RES_USERS, RS_LEVEL_READ, RS_ROUTE_SELF,
+     rs_h_users_profile},
     {"POST", "/api/v1/users/{id}/activate", RS_RES_USERS, RS_LEVEL_WRITE, ACTION, rs_h_users_activate},
     {"POST", "/api/v1/users/{id}/deactivate", RS_RES_USERS, RS_LEVEL_WRITE, ACTION,
      rs_h_users_deactivate},
@@ -37,10 +40,11 @@ static const struct rs_route routes[] = {
     {"GET", "/api/v1/settings/users/fields/{id}", RS_RES_USERS, RS_LEVEL_READ, 0, rs_h_fields_get},
     {"PATCH", "/api/v1/settings/users/fields/{id}", RS_RES_SETTINGS, RS_LEVEL_ADMIN,
      RS_ROUTE_WRITES | RS_ROUTE_BODY, rs_h_fields_update},
-    {"GET", "/api/v1/users/{id}/roles", RS_RES_USERS, RS_LEVEL_READ, 0, rs_h_user_roles_get},
+    {"GET", "/api/v1/users/{id}/roles", RS_RES_USERS, RS_LEVEL_READ, RS_ROUTE_SELF,
+     rs_h_user_roles_get},
     {"PUT", "/api/v1/users/{id}/roles", RS_RES_USERS, RS_LEVEL_WRITE, WRITE_BODY,
      rs_h_user_roles_put},
-    {"GET", "/api/v1/users/{id}/permissions", RS_RES_ROLES, RS_LEVEL_READ, 0,
+    {"GET", "/api/v1/users/{id}/permissions", RS_RES_ROLES, RS_LEVEL_READ, RS_ROUTE_SELF,
      rs_h_user_permissions},
     {"GET", "/api/v1/resources", RS_RES_ROLES, RS_LEVEL_READ, 0, rs_h_resources_list},
     {"POST", "/api/v1/resources", RS_RES_ROLES, RS_LEVEL_ADMIN, WRITE_BODY,
@@ -131,10 +135,12 @@ static const struct rs_route routes[] = {
     {"GET", "/api/v1/outbox", RS_RES_SETTINGS, RS_LEVEL_READ, 0, rs_h_outbox_list},
     /* Tests only: 404 unless the server runs with ROSTER_TEST_CLOCK=1. */
     {"PUT", "/api/v1/test/clock", RS_RES_SETTINGS, RS_LEVEL_ADMIN, WRITE_BODY, rs_h_test_clock},
-    {"GET", "/api/v1/api-keys", RS_RES_APIKEYS, RS_LEVEL_READ, 0, rs_h_apikeys_list},
-    {"POST", "/api/v1/api-keys", RS_RES_APIKEYS, RS_LEVEL_WRITE, RS_ROUTE_WRITES | RS_ROUTE_BODY,
+    {"GET", "/api/v1/api-keys", RS_RES_APIKEYS, RS_LEVEL_READ, RS_ROUTE_OWN, rs_h_apikeys_list},
+    {"POST", "/api/v1/api-keys", RS_RES_APIKEYS, RS_LEVEL_WRITE,
+     RS_ROUTE_WRITES | RS_ROUTE_BODY | RS_ROUTE_OWN,
      rs_h_apikeys_create},
-    {"POST", "/api/v1/api-keys/{id}/revoke", RS_RES_APIKEYS, RS_LEVEL_WRITE, RS_ROUTE_WRITES,
+    {"POST", "/api/v1/api-keys/{id}/revoke", RS_RES_APIKEYS, RS_LEVEL_WRITE,
+     RS_ROUTE_WRITES | RS_ROUTE_OWN,
      rs_h_apikeys_revoke},
 };
 

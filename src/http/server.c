@@ -752,6 +752,20 @@ static void call_touch(struct rs_call *call)
     }
 }
 
+/* The level the route table declares, checked before any handler runs, so
+ * a handler that forgets its check cannot open a route. The services check
+ * again what they need (and what a call's content needs: escalation). */
+static int route_allows(struct rs_call *call)
+{
+    const struct rs_route *route = call->route;
+    if ((route->flags & RS_ROUTE_PUBLIC) || route->level == RS_LEVEL_NONE ||
+        (route->flags & RS_ROUTE_OWN))
+        return 0;
+    if ((route->flags & RS_ROUTE_SELF) && call->id == call->ctx.actor.user_id)
+        return 0;
+    return rs_svc_authorize(&call->ctx, route->resource, route->level, &call->err);
+}
+
 /* Authenticates (unless public) and runs the handler; any thread. */
 static void call_execute(struct rs_call *call, bool on_pool)
 {
@@ -768,7 +782,9 @@ static void call_execute(struct rs_call *call, bool on_pool)
         call->ctx.actor.user_id = 0;
         rs_strlcpy(call->ctx.actor.username, "-", sizeof(call->ctx.actor.username));
     }
-    int r = route->handler(call);
+    int r = route_allows(call);
+    if (r == 0)
+        r = route->handler(call);
     if (r < 0 && call->status == 0)
         rs_call_fail(call, r);
     if (on_pool)

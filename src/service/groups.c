@@ -289,6 +289,21 @@ int rs_svc_group_member_remove(struct rs_ctx *ctx, int64_t id, int64_t user_id,
     return r;
 }
 
+int rs_svc_group_member_list(struct rs_ctx *ctx, int64_t id, const struct rs_user_query *q,
+                             struct rs_user_page *ret, struct rs_error *err)
+{
+    struct rs_group g;
+    int r = rs_svc_group_get(ctx, id, &g, err);
+    if (r < 0)
+        return r;
+    rs_group_release(&g);
+    struct rs_user_query mq = *q;
+    mq.group_id = id;
+    return rs_user_list_in(ctx, &mq, ret, err);
+}
+
+/* Every active member who is a person (API users neither read mail nor take
+ * work), in id order, a page of RS_LIST_LIMIT_MAX at a time. */
 int rs_svc_group_active_members(struct rs_ctx *ctx, int64_t id, struct rs_user_page *ret,
                                 struct rs_error *err)
 {
@@ -303,7 +318,35 @@ int rs_svc_group_active_members(struct rs_ctx *ctx, int64_t id, struct rs_user_p
     q.has_status = 1;
     q.status = RS_STATUS_ACTIVE;
     q.limit = RS_LIST_LIMIT_MAX;
-    r = rs_svc_user_list(ctx, &q, ret, err);
+    memset(ret, 0, sizeof(*ret));
+    size_t cap = 0;
+    for (;;) {
+        struct rs_user_page page = {0};
+        r = rs_user_list_in(ctx, &q, &page, err);
+        if (r < 0)
+            break;
+        for (size_t i = 0; i < page.count; i++) {
+            if (page.items[i].type == RS_USER_API) {
+                rs_user_release(&page.items[i]);
+                continue;
+            }
+            if (ret->count == cap) {
+                cap = cap ? cap * 2 : 64;
+                ret->items = rs_xrealloc(ret->items, cap * sizeof(*ret->items));
+            }
+            ret->items[ret->count++] = page.items[i];
+        }
+        bool more = page.has_more && page.count > 0;
+        q.offset += (int64_t)page.count;
+        free(page.items);
+        if (!more)
+            break;
+    }
     rs_user_query_release(&q);
-    return r;
+    if (r < 0) {
+        rs_user_page_release(ret);
+        return r;
+    }
+    ret->total = (int64_t)ret->count;
+    return 0;
 }

@@ -23,6 +23,10 @@ int rs_access_compute(struct rs_ctx *ctx, struct rs_conn *c, const struct rs_use
  * holds every level role grants; field names what is being granted. */
 int rs_svc_check_grant(struct rs_ctx *ctx, struct rs_tx *tx, const struct rs_role *role,
                        const char *field, struct rs_error *err) RS_WUR;
+/* The users list without the users:read check (the caller checked what its
+ * own route needs: a group's members need groups:read). */
+int rs_user_list_in(struct rs_ctx *ctx, const struct rs_user_query *q, struct rs_user_page *ret,
+                    struct rs_error *err) RS_WUR;
 /* The same rule for taking role key away (from a group, or with a group
  * from its members): refused (403 escalation) unless the actor holds every
  * level it grants. A retired or unknown key passes (it grants nothing). */

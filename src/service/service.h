@@ -102,8 +102,17 @@ int rs_svc_bootstrap(struct rs_ctx *ctx, bool *ret_created, char token_out[RS_AP
  * permissions changed by others; start it once when serving. */
 int rs_access_watch_start(struct rs_store *store, struct rs_error *err) RS_WUR;
 void rs_access_watch_stop(void);
+/* Refuses (403 "you need LEVEL access to RESOURCE") unless the actor holds
+ * level on res; the system actor (id 0) passes. The front end's check of
+ * what a route declares. */
+int rs_svc_authorize(struct rs_ctx *ctx, enum rs_resource res, enum rs_level level,
+                     struct rs_error *err) RS_WUR;
 int rs_svc_user_permissions(struct rs_ctx *ctx, int64_t id, char **ret_json,
                             struct rs_error *err) RS_WUR;
+/* The id of the user named username, for the access check (needs roles
+ * read, like the check itself). */
+int rs_svc_access_user_id(struct rs_ctx *ctx, const char *username, int64_t *ret,
+                          struct rs_error *err) RS_WUR;
 int rs_svc_access_check(struct rs_ctx *ctx, int64_t user_id, const char *resource,
                         enum rs_level need, json_t **ret, struct rs_error *err) RS_WUR;
 int rs_svc_access_cache_clear(struct rs_ctx *ctx, struct rs_error *err) RS_WUR;
@@ -143,6 +152,10 @@ int rs_svc_group_members_add(struct rs_ctx *ctx, int64_t id, const int64_t *user
                              struct rs_error *err) RS_WUR;
 int rs_svc_group_member_remove(struct rs_ctx *ctx, int64_t id, int64_t user_id,
                                struct rs_error *err) RS_WUR;
+/* A group's members, with every filter, sort and paging of the users list;
+ * needs groups read (not users read). */
+int rs_svc_group_member_list(struct rs_ctx *ctx, int64_t id, const struct rs_user_query *q,
+                             struct rs_user_page *ret, struct rs_error *err) RS_WUR;
 int rs_svc_group_active_members(struct rs_ctx *ctx, int64_t id, struct rs_user_page *ret,
                                 struct rs_error *err) RS_WUR;
 

@@ -304,6 +304,13 @@ int rs_svc_user_list(struct rs_ctx *ctx, const struct rs_user_query *q, struct r
     int r = rs_svc_require(ctx, RS_RES_USERS, RS_LEVEL_READ, err);
     if (r < 0)
         return r;
+    return rs_user_list_in(ctx, q, ret, err);
+}
+
+int rs_user_list_in(struct rs_ctx *ctx, const struct rs_user_query *q, struct rs_user_page *ret,
+                    struct rs_error *err)
+{
+    int r = 0;
     struct rs_user_query folded = *q;
     _cleanup_free_ char *text = NULL;
     if (q->q) {
@@ -706,8 +713,14 @@ int rs_svc_user_history(struct rs_ctx *ctx, int64_t id, char **ret_json, struct 
     int r = rs_svc_require(ctx, RS_RES_AUDIT, RS_LEVEL_READ, err);
     if (r < 0)
         return r;
+    /* A user's history is audit data: audit read is what it needs. */
+    struct rs_conn *c = rs_ctx_read_conn(ctx, err);
+    if (!c)
+        return -RS_EUNAVAILABLE;
     struct rs_user u;
-    r = rs_svc_user_get(ctx, id, &u, err);
+    r = ctx->store->ops->user_get(c, id, &u, err);
+    if (r == -RS_ENOTFOUND)
+        return not_found(err, id);
     if (r < 0)
         return r;
     rs_user_release(&u);

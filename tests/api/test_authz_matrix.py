@@ -586,3 +586,65 @@ def test_self_service_exceptions(ctx):
     except AssertionError as e:
         f.items.append("inactive user reads own record: %s" % e)
     f.raise_if_any()
+
+
+def test_each_route_opens_at_its_declared_level_and_not_below(ctx):
+    """The route table is the gate, for callers holding one thing only. For
+    every /api/v1 route declaring resource R and level L: a caller whose only
+    grant is R at L gets past the gate (any answer but 401, and a 403 only
+    for the content of the call: rule `escalation`, e.g. a target who
+    outranks them); a caller holding R one level lower (or nothing, for L
+    read) is refused with `you need L access to R`, changing nothing. The
+    built-in callers above cannot tell a route that asks for more than it
+    declares (a group's recipients that also needed users read), since each
+    of them holding groups read also holds users read."""
+    env = env_of(ctx)
+    c = env.c
+    routes = [r for r in read_routes(ctx) if r[1].startswith("/api/v1/")
+              and r[2] in BUILTIN_RESOURCES and r[3] in LEVELS[1:]
+              and (r[0], r[1]) not in ANY_AUTHENTICATED and r[1] != "/api/v1/test/clock"]
+    expect(routes, "no routes to check")
+    callers = {}
+
+    def caller(res, lv):
+        if (res, lv) not in callers:
+            perms = {res: lv} if lv != "none" else {}
+            r = c.post("/api/v1/roles", {"key": "mx1" + unique_tag(10), "name": "One grant",
+                                         "permissions": perms})
+            expect_status(r, 201)
+            u = create_user(c, "mx1" + unique_tag(8), role=r.json["key"])
+            tok = new_key(c, u["username"])["token"]
+            callers[(res, lv)] = ctx.client(token=tok)
+        return callers[(res, lv)]
+
+    f = Failures()
+    for method, path, res, lv in routes:
+        build = ROUTES.get((method, path))
+        if build is None:
+            continue    # test_route_matrix reports it
+        below = LEVELS[LEVELS.index(lv) - 1]
+        for held, want in ((lv, "allow"), (below, 403)):
+            req = build(env)
+            cc = caller(res, held)
+            label = "%s %s holding only %s %s (declared %s %s)" % (method, req.path, res, held,
+                                                                   res, lv)
+            before = req.snap() if (req.snap and want != "allow") else None
+            r = cc.request(method, req.path, json_body=req.body) if req.has_body else \
+                cc.request(method, req.path)
+            if want == "allow":
+                rules = [e.get("rule") for e in ((r.json or {}).get("errors") or [])
+                         if isinstance(e, dict)] if r.status == 403 else []
+                ok5 = UPSTREAM_OK.get((method, path)) == r.status
+                f.check(r.status != 401 and (r.status != 403 or "escalation" in rules) and
+                        (r.status < 500 or ok5), "%s: %s" % (label, r.describe(300)))
+                continue
+            env.refused[r.header("X-Request-Id")] = label
+            try:
+                b = check_problem(r, 403)
+                d = "you need %s access to %s" % (lv, res)
+                expect(b.get("detail") == d, "detail %r, want %r" % (b.get("detail"), d))
+            except AssertionError as e:
+                f.items.append("%s: %s" % (label, e))
+            if before is not None:
+                f.check(req.snap() == before, "%s: the refused request changed state" % label)
+    f.raise_if_any()

@@ -415,6 +415,32 @@ def test_recipients_and_assignees_are_active_members_only(ctx):
     f.raise_if_any()
 
 
+def test_recipients_and_assignees_reach_every_member_and_skip_api_users(ctx):
+    """A mailing to a big group reaches everyone: more members than one list
+    page (500) all come back, total included. API users (integrations) are
+    members for access but neither read mail nor take work: they are left
+    out of both lists."""
+    c = ctx.client()
+    t = unique_tag(5)
+    g = create_group(c, "All staff " + t)
+    ids = [create_user(c, "big%s.%d" % (t, i))["id"] for i in range(507)]
+    bot = create_user(c, "bot" + t, type="api")
+    for i in range(0, len(ids), 500):
+        must_add(c, g["id"], *ids[i:i + 500])
+    must_add(c, g["id"], bot["id"])
+    f = Failures()
+    for what in ("recipients", "assignees"):
+        r = c.get(gpath(g["id"], "/" + what))
+        if not f.check(r.status == 200, "%s: %s" % (what, r.describe(300))):
+            continue
+        got = [x.get("user_id") for x in r.json.get("items", [])]
+        f.check(sorted(got) == sorted(ids), "%s: %d items (want the %d people), api user "
+                "listed: %s" % (what, len(got), len(ids), bot["id"] in got))
+        f.check(r.json.get("total") == len(ids), "%s total %r, want %d" % (
+            what, r.json.get("total"), len(ids)))
+    f.raise_if_any()
+
+
 def test_users_list_filters_by_group(ctx):
     c = ctx.client()
     t = unique_tag(5)

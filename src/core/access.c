@@ -221,15 +221,19 @@ int rs_role_decode(json_t *obj, const struct rs_role *existing, char *const *res
         if (fr < 0 && rc == 0)
             rc = fr;
     }
-    if (rc == 0 && !existing) {
+    /* Rule failures are reported together (a malformed body, 400, alone). */
+    if (rc != -RS_EBADREQUEST && !existing) {
+        int fr = 0;
         if (!r.key)
-            rc = rs_error_field(err, RS_EVALIDATION, "key", "required", "key is required");
+            fr = rs_error_field(err, RS_EVALIDATION, "key", "required", "key is required");
         else if (!rs_access_key_ok(r.key))
-            rc = rs_error_field(err, RS_EVALIDATION, "key", "format",
+            fr = rs_error_field(err, RS_EVALIDATION, "key", "format",
                                 "key must be a lower-case letter then up to 63 lower-case "
                                 "letters, digits, '_', '.' or '-'");
-        if (!r.name)
-            rc = rs_error_field(err, RS_EVALIDATION, "name", "required", "name is required");
+        if (!r.name && !json_object_get(obj, "name"))
+            fr = rs_error_field(err, RS_EVALIDATION, "name", "required", "name is required");
+        if (fr < 0 && rc == 0)
+            rc = fr;
     }
     if (rc < 0) {
         rs_role_release(&r);

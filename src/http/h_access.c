@@ -172,11 +172,13 @@ int rs_h_user_roles_put(struct rs_call *call)
     char **secondary = NULL;
     size_t n = 0;
     int r = 0;
+    bool has_primary = false;
     const char *k;
     json_t *v;
     json_object_foreach(body, k, v)
     {
         if (strcmp(k, "primary") == 0) {
+            has_primary = true;
             if (json_is_string(v))
                 primary = json_string_value(v);
             else if (!json_is_null(v))
@@ -205,6 +207,11 @@ int rs_h_user_roles_put(struct rs_call *call)
                                "unknown field \"%.64s\"", k);
         }
     }
+    /* PUT replaces both: a body without the primary role would silently
+     * clear it. null says "none" explicitly. */
+    if (r == 0 && !has_primary)
+        r = rs_error_field(&call->err, RS_EVALIDATION, "primary", "required",
+                           "primary is required: a role key, or null for none");
     if (r == 0)
         r = rs_svc_user_roles_set(&call->ctx, call->id, primary, secondary, n, &call->err);
     free(secondary);

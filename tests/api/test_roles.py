@@ -440,6 +440,17 @@ def test_role_validation(ctx):
              ("read_only", "unknown_field"))):
         case(f, "create with " + label, snap, lambda b=b: c.post(ROLES, b), status, field,
              rule)
+    # every rule failure of one body is reported at once
+    r = c.post(ROLES, {"key": "Bad Key", "name": "", "permissions": {"users": "max"}})
+    try:
+        b = check_problem(r, 422)
+        got = {(e.get("field"), e.get("rule")) for e in b.get("errors") or []
+               if isinstance(e, dict)}
+        expect({("key", "format"), ("permissions.users", "enum")} <= got and
+               any(fl == "name" for fl, _ in got),
+               "want key, name and permissions.users errors together: %s" % sorted(got))
+    except AssertionError as e:
+        f.items.append("create with three bad fields: %s" % e)
     # the same rules on PATCH
     rid = existing["id"]
     for label, b, status, field, rule in (
@@ -680,6 +691,8 @@ def test_get_and_put_user_roles(ctx):
          "primary", "type")
     case(f, "PUT secondary not a list", snap, P({"primary": "guest", "secondary": "auditor"}),
          400, "secondary", "type")
+    case(f, "PUT without the primary role (it would silently clear it)", snap,
+         P({"secondary": ["auditor"]}), 422, "primary", "required")
     case(f, "PUT with an unknown field", snap,
          P({"primary": "guest", "secondary": [], "tertiary": []}), 400, "tertiary",
          "unknown_field")

@@ -72,12 +72,23 @@ int rs_h_users_create(struct rs_call *call)
     return 0;
 }
 
+/* Leaves out why the user's status changed unless the caller may see it. */
+static void redact_status_notes(struct rs_user *u, bool sees)
+{
+    if (sees)
+        return;
+    free(u->status_reason);
+    free(u->status_note);
+    u->status_reason = u->status_note = NULL;
+}
+
 int rs_h_users_get(struct rs_call *call)
 {
     struct rs_user u;
     int r = rs_svc_user_get(&call->ctx, call->id, &u, &call->err);
     if (r < 0)
         return rs_call_fail(call, r);
+    redact_status_notes(&u, rs_svc_sees_status_notes(&call->ctx, u.id));
     set_user_headers(call, &u, false);
     rs_call_json_text(call, 200, rs_user_to_json_text(&u));
     rs_user_release(&u);
@@ -327,8 +338,12 @@ int rs_h_users_list(struct rs_call *call)
         return rs_call_fail(call, r);
     }
     json_t *items = json_array();
-    for (size_t i = 0; i < page.count; i++)
+    bool sees = page.count && rs_svc_sees_status_notes(&call->ctx, 0);
+    for (size_t i = 0; i < page.count; i++) {
+        redact_status_notes(&page.items[i],
+                            sees || page.items[i].id == call->ctx.actor.user_id);
         json_array_append_new(items, select_fields(rs_user_to_json(&page.items[i]), fields));
+    }
     json_t *o = json_object();
     json_object_set_new(o, "items", items);
     if (page.has_more && page.count > 0 && page_no == 0) {

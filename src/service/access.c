@@ -442,6 +442,19 @@ int rs_svc_access_user_id(struct rs_ctx *ctx, const char *username, int64_t *ret
     return 0;
 }
 
+bool rs_svc_sees_status_notes(struct rs_ctx *ctx, int64_t user_id)
+{
+    if (ctx->actor.user_id == 0 || ctx->actor.user_id == user_id)
+        return true;
+    struct rs_error err;
+    rs_error_init(&err);
+    enum rs_level users = RS_LEVEL_NONE, audit = RS_LEVEL_NONE;
+    if (rs_svc_level(ctx, ctx->actor.user_id, rs_resource_name(RS_RES_USERS), &users, &err) < 0 ||
+        rs_svc_level(ctx, ctx->actor.user_id, rs_resource_name(RS_RES_AUDIT), &audit, &err) < 0)
+        return false;
+    return users >= RS_LEVEL_WRITE || audit >= RS_LEVEL_READ;
+}
+
 int rs_svc_authorize(struct rs_ctx *ctx, enum rs_resource res, enum rs_level level,
                      struct rs_error *err)
 {

@@ -109,6 +109,12 @@ int rs_svc_authorize(struct rs_ctx *ctx, enum rs_resource res, enum rs_level lev
                      struct rs_error *err) RS_WUR;
 int rs_svc_user_permissions(struct rs_ctx *ctx, int64_t id, char **ret_json,
                             struct rs_error *err) RS_WUR;
+/* Whether the actor may see why a user's status changed (status_reason,
+ * status_note: HR reasons for a deactivation or lock): the user themself,
+ * those who may change users (users write) and auditors (audit read). A
+ * caller with users read alone sees the status, not the reason. user_id 0:
+ * a list (no one user is "themself"). */
+bool rs_svc_sees_status_notes(struct rs_ctx *ctx, int64_t user_id);
 /* The id of the user named username, for the access check (needs roles
  * read, like the check itself). */
 int rs_svc_access_user_id(struct rs_ctx *ctx, const char *username, int64_t *ret,

@@ -627,3 +627,37 @@ def test_two_processes_on_one_postgres_database(ctx):
     f.check(r.status in (200, 204), "cache clear on A: " + r.describe())
     f.check(has_b() is False and has_a() is False, "answers after the clear")
     f.raise_if_any()
+
+
+def test_status_reasons_are_shown_only_to_who_may_act_or_audit(ctx):
+    """Why an account was deactivated or locked (status_reason, status_note:
+    often an HR matter) is shown to those who may change users (users write),
+    to auditors (audit read) and to the user themself; a caller with users
+    read alone (a guest, a standard user) sees the status but not the reason,
+    in the record and in lists."""
+    c = ctx.client()
+    t = unique_tag(5)
+    gone = create_user(c, "sr" + t)
+    expect_status(c.post("/api/v1/users/%d/deactivate" % gone["id"], {
+        "reason": "security_concern", "note": "HR case " + t}), 200)
+    viewers = {"guest": create_user(c, "srg" + t, type="guest", role="guest"),
+               "standard": create_user(c, "srs" + t, role="standard_user"),
+               "auditor": create_user(c, "sra" + t, role="auditor"),
+               "user_manager": create_user(c, "srm" + t, role="user_manager")}
+    f = Failures()
+    for name, v in viewers.items():
+        vc = ctx.client(token=new_key(c, v["username"]))
+        sees = name in ("auditor", "user_manager")
+        r = vc.get("/api/v1/users/%d" % gone["id"])
+        if f.check(r.status == 200, "%s reads the record: %s" % (name, r.describe(300))):
+            f.check(r.json.get("status") == "inactive", "%s sees status %r" % (
+                name, r.json.get("status")))
+            got = (r.json.get("status_reason"), r.json.get("status_note"))
+            want = ("security_concern", "HR case " + t) if sees else (None, None)
+            f.check(got == want, "%s reads reason/note %r, want %r" % (name, got, want))
+        r = vc.get("/api/v1/users?status=inactive&q=sr%s&limit=50" % t)
+        if f.check(r.status == 200, "%s lists: %s" % (name, r.describe(300))):
+            row = [x for x in r.json.get("items", []) if x.get("id") == gone["id"]]
+            f.check(len(row) == 1 and (row[0].get("status_note") is not None) == sees,
+                    "%s lists the note: %s" % (name, json.dumps(row)[:300]))
+    f.raise_if_any()

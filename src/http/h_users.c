@@ -214,8 +214,25 @@ static int parse_fields(struct rs_call *call, const char *v, char ***ret)
 }
 
 /* Turns the query string into a core query, naming the parameter at fault. */
+/* The export takes the list's filters and sort, not its paging. */
+static const char *const export_params[] = {
+    "q",           "status",           "type",          "department",       "location",
+    "position",    "manager_id",       "role",          "created_after",    "created_before",
+    "last_login_after", "last_login_before", "sort",     "group",            "format",
+    "sections",    NULL};
+
+/* ret_sections non-NULL: an export (export_params; format and sections). */
+static int decode_query(struct rs_call *call, struct rs_user_query *q, int64_t *ret_page,
+                        char ***ret_fields, unsigned *ret_sections);
+
 static int decode_list_query(struct rs_call *call, struct rs_user_query *q, int64_t *ret_page,
                              char ***ret_fields)
+{
+    return decode_query(call, q, ret_page, ret_fields, NULL);
+}
+
+static int decode_query(struct rs_call *call, struct rs_user_query *q, int64_t *ret_page,
+                        char ***ret_fields, unsigned *ret_sections)
 {
     struct rs_query_params p;
     int r = rs_query_parse(call->query, &p, &call->err);
@@ -231,10 +248,17 @@ static int decode_list_query(struct rs_call *call, struct rs_user_query *q, int6
             plain.n++;
         }
     }
-    r = rs_query_check(&plain, list_params, &call->err);
+    r = rs_query_check(&plain, ret_sections ? export_params : list_params, &call->err);
     if (r == 0)
         r = parse_cf_params(call, &p, q);
     const char *v;
+    if (r == 0 && ret_sections) {
+        *ret_sections = RS_EXPORT_ALL;
+        if ((v = rs_query_get(&p, "format")) && strcmp(v, "csv") != 0)
+            r = bad_param(call, "format", "enum", "format must be csv");
+        if (r == 0 && (v = rs_query_get(&p, "sections")))
+            r = rs_export_sections_parse(v, ret_sections, &call->err);
+    }
     if (r == 0 && (v = rs_query_get(&p, "q")) && *v)
         q->q = rs_xstrdup(v);
     if (r == 0 && (v = rs_query_get(&p, "status"))) {
@@ -318,6 +342,27 @@ static void free_fields(char **fields)
     for (char **f = fields; f && *f; f++)
         free(*f);
     free(fields);
+}
+
+int rs_h_users_export(struct rs_call *call)
+{
+    struct rs_user_query q;
+    int64_t page_no = 0, rows = 0;
+    char **fields = NULL, *csv = NULL;
+    unsigned sections = 0;
+    rs_user_query_init(&q);
+    int r = decode_query(call, &q, &page_no, &fields, &sections);
+    if (r == 0)
+        r = rs_svc_user_export(&call->ctx, &q, sections, &csv, &rows, &call->err);
+    rs_user_query_release(&q);
+    free_fields(fields);
+    if (r < 0)
+        return rs_call_fail(call, r);
+    call->status = 200;
+    call->text = csv;
+    call->content_type = "text/csv; charset=utf-8";
+    snprintf(call->disposition, sizeof(call->disposition), "attachment; filename=\"users.csv\"");
+    return 0;
 }
 
 int rs_h_users_list(struct rs_call *call)

@@ -77,6 +77,7 @@ struct rs_call {
     char location[96];
     char etag[48];
     char *set_cookie;     /* a whole Set-Cookie value, or NULL (freed by the server) */
+    char disposition[64]; /* Content-Disposition, or empty */
     int retry_after;      /* seconds; > 0 adds Retry-After */
     struct rs_error err;  /* set when the call failed */
 };
@@ -115,6 +116,7 @@ const char *rs_query_get(const struct rs_query_params *p, const char *key);
 
 /* Handlers, one file per resource. */
 int rs_h_users_list(struct rs_call *call);
+int rs_h_users_export(struct rs_call *call);
 int rs_h_users_create(struct rs_call *call);
 int rs_h_users_get(struct rs_call *call);
 int rs_h_users_update(struct rs_call *call);

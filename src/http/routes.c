@@ -17,6 +17,10 @@ static const struct rs_route routes[] = {
     {"GET", "/api/v1/users", RS_RES_USERS, RS_LEVEL_READ, 0, rs_h_users_list},
     {"POST", "/api/v1/users", RS_RES_USERS, RS_LEVEL_WRITE, RS_ROUTE_WRITES | RS_ROUTE_BODY,
      rs_h_users_create},
+    /* Before {id}, for readability ({id} only matches digits anyway). Runs on
+     * the pool: it reads every matching user and writes an audit event. */
+    {"GET", "/api/v1/users/export", RS_RES_EXPORT, RS_LEVEL_READ, RS_ROUTE_WRITES,
+     rs_h_users_export},
     {"GET", "/api/v1/users/{id}", RS_RES_USERS, RS_LEVEL_READ, RS_ROUTE_SELF, rs_h_users_get},
     {"PATCH", "/api/v1/users/{id}", RS_RES_USERS, RS_LEVEL_WRITE, RS_ROUTE_WRITES | RS_ROUTE_BODY,
      rs_h_users_update},

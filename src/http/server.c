@@ -560,6 +560,11 @@ static void respond_call(struct worker *w, h2o_req_t *req, struct rs_call *call,
     if (call->location[0] && status < 300)
         h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_LOCATION, NULL, call->location,
                        strlen(call->location));
+    if (call->disposition[0] && status < 300) {
+        h2o_iovec_t v = h2o_strdup(&req->pool, call->disposition, SIZE_MAX);
+        h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_DISPOSITION, NULL,
+                       v.base, v.len);
+    }
     if (call->set_cookie) {
         /* Cache-Control: no-store is on every answer (security_headers). */
         h2o_iovec_t v = h2o_strdup(&req->pool, call->set_cookie, SIZE_MAX);

@@ -158,6 +158,24 @@ int rs_svc_group_members_add(struct rs_ctx *ctx, int64_t id, const int64_t *user
                              struct rs_error *err) RS_WUR;
 int rs_svc_group_member_remove(struct rs_ctx *ctx, int64_t id, int64_t user_id,
                                struct rs_error *err) RS_WUR;
+/* Export sections ("How to Export User Data" → Export Fields). */
+enum {
+    RS_EXPORT_BASIC = 1u << 0,        /* id, username, names, type, status */
+    RS_EXPORT_CONTACT = 1u << 1,      /* email, phone */
+    RS_EXPORT_ORGANIZATION = 1u << 2, /* employee id, department, position, location, manager */
+    RS_EXPORT_ROLES = 1u << 3,        /* primary and secondary roles, groups */
+    RS_EXPORT_ACTIVITY = 1u << 4,     /* created, updated, status changed, last sign-in */
+    RS_EXPORT_CUSTOM = 1u << 5,       /* active custom fields, cf.KEY */
+    RS_EXPORT_ALL = (1u << 6) - 1,
+};
+/* "basic,contact,..." into a mask; 400 naming `sections` otherwise. */
+int rs_export_sections_parse(const char *s, unsigned *ret, struct rs_error *err) RS_WUR;
+/* Every user the list query q matches (its limit and paging ignored), as
+ * CSV (RFC 4180, CRLF rows, a header row, formula cells neutralised), in
+ * the list's order; needs export read. Writes a user.export audit event
+ * (sections, row count, group). */
+int rs_svc_user_export(struct rs_ctx *ctx, const struct rs_user_query *q, unsigned sections,
+                       char **ret_csv, int64_t *ret_count, struct rs_error *err) RS_WUR;
 /* A group's members, with every filter, sort and paging of the users list;
  * needs groups read (not users read). */
 int rs_svc_group_member_list(struct rs_ctx *ctx, int64_t id, const struct rs_user_query *q,

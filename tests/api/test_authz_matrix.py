@@ -225,6 +225,7 @@ ROUTES = {
     ("GET", "/api/v1/users"): lambda e: Req(USERS + "?limit=1"),
     ("POST", "/api/v1/users"): lambda e: Req(USERS, user_body("mxn" + e.tag()),
                                              e.total_snap()),
+    ("GET", "/api/v1/users/export"): lambda e: Req(USERS + "/export?group=%d" % e.group["id"]),
     ("GET", "/api/v1/users/{id}"): lambda e: Req("%s/%d" % (USERS, _u(e))),
     ("PATCH", "/api/v1/users/{id}"): lambda e: (lambda u: Req(
         "%s/%d" % (USERS, u["id"]), {"position": "Matrix"}, e.user_snap(u["id"])))(e.new_user()),

@@ -269,6 +269,25 @@ static int attempt_load(struct rs_ctx *ctx, const struct rs_login_in *in, struct
     return 0;
 }
 
+/* Why the account's state refuses a sign-in with the right password, or
+ * NULL: inactive, pending, locked (a time-limited lock that has run out
+ * passes: the sign-in unlocks it), or the last administrator's pause. */
+static const char *status_refusal(const struct rs_user *u, const struct rs_credential *cr,
+                                  int64_t now)
+{
+    if (u->type == RS_USER_API)
+        return "api_user";
+    if (u->status == RS_STATUS_INACTIVE)
+        return "inactive";
+    if (u->status == RS_STATUS_PENDING)
+        return "pending";
+    if (u->status == RS_STATUS_LOCKED && !(cr->locked_until > 0 && cr->locked_until <= now))
+        return "locked";
+    if (u->status == RS_STATUS_ACTIVE && cr->locked_until > now)
+        return "locked"; /* the last administrator's pause */
+    return NULL;
+}
+
 /* Step 2: the password and everything else that decides, without the writer. */
 static void attempt_judge(struct rs_ctx *ctx, const struct rs_login_in *in, struct attempt *a)
 {
@@ -295,15 +314,8 @@ static void attempt_judge(struct rs_ctx *ctx, const struct rs_login_in *in, stru
     } else if (!ok) {
         a->reason = "bad_password";
         a->count_failure = true;
-    } else if (a->u.status == RS_STATUS_INACTIVE) {
-        a->reason = "inactive";
-    } else if (a->u.status == RS_STATUS_PENDING) {
-        a->reason = "pending";
-    } else if (a->u.status == RS_STATUS_LOCKED &&
-               !(a->cr.locked_until > 0 && a->cr.locked_until <= now)) {
-        a->reason = "locked";
-    } else if (a->u.status == RS_STATUS_ACTIVE && a->cr.locked_until > now) {
-        a->reason = "locked"; /* the last administrator's pause */
+    } else {
+        a->reason = status_refusal(&a->u, &a->cr, now);
     }
     if (!a->reason && a->u.status == RS_STATUS_LOCKED)
         a->auto_unlock = true;
@@ -401,6 +413,43 @@ static int record_failure(struct rs_ctx *ctx, struct attempt *a, const struct rs
     return rs_tx_commit(&tx, err);
 }
 
+/* Whether an account refusal of the lockout is the last-administrator rule
+ * (and not another conflict, such as an account locked meanwhile). */
+static bool last_admin_refusal(const struct rs_error *e)
+{
+    for (int i = 0; i < e->nfields; i++)
+        if (strcmp(e->fields[i].rule, "last_admin") == 0)
+            return true;
+    return false;
+}
+
+/* Inside tx: whether the lockout still applies, decided on the stored user
+ * and credential (locked until tx ends), not on what the attempt read: a
+ * parallel failure may have locked or paused the account meanwhile, and
+ * locking it again would move its deadline and mail the user once more. */
+static int lock_still_due(struct rs_ctx *ctx, struct rs_tx *tx, int64_t user_id, bool *ret,
+                          struct rs_error *err)
+{
+    const struct rs_store_ops *ops = ctx->store->ops;
+    struct rs_user u;
+    struct rs_credential cr;
+    int r = ops->user_get_for_update(tx->conn, user_id, &u, err);
+    if (r < 0)
+        return r;
+    bool active = u.status == RS_STATUS_ACTIVE;
+    rs_user_release(&u);
+    r = ops->cred_get_for_update(tx->conn, user_id, &cr, err);
+    if (r == -RS_ENOTFOUND) {
+        rs_error_init(err);
+        rs_credential_init(&cr, user_id);
+    } else if (r < 0) {
+        return r;
+    }
+    *ret = active && !(cr.locked_until > rs_ctx_now(ctx));
+    rs_credential_release(&cr);
+    return 0;
+}
+
 /* Step 3a': the lockout, in its own transaction so that a refusal (the last
  * administrator) leaves the recorded failure in place. */
 static void maybe_lock(struct rs_ctx *ctx, struct attempt *a, int failures)
@@ -412,6 +461,7 @@ static void maybe_lock(struct rs_ctx *ctx, struct attempt *a, int failures)
     struct rs_error e;
     rs_error_init(&e);
     struct rs_tx tx;
+    bool due = false;
     if (rs_tx_begin(ctx, &tx, &e) < 0)
         goto fail;
     int64_t now = rs_ctx_now(ctx);
@@ -420,9 +470,16 @@ static void maybe_lock(struct rs_ctx *ctx, struct attempt *a, int failures)
     struct rs_user after;
     struct rs_credential cr;
     bool paused = false;
-    int r = rs_user_act_tx(ctx, &tx, a->u.id, RS_ACTION_LOCK, "too_many_failed_sign_ins", NULL,
-                           -1, &after, &e);
-    if (r == -RS_ECONFLICT) {
+    int r = lock_still_due(ctx, &tx, a->u.id, &due, &e);
+    if (r < 0)
+        goto abort;
+    if (!due) {
+        rs_tx_abort(&tx);
+        return;
+    }
+    r = rs_user_act_tx(ctx, &tx, a->u.id, RS_ACTION_LOCK, "too_many_failed_sign_ins", NULL, -1,
+                       &after, &e);
+    if (r == -RS_ECONFLICT && last_admin_refusal(&e)) {
         /* The last active administrator keeps their status (someone must be
          * able to administer), but their sign-in pauses for a while, so
          * guessing gains nothing. */
@@ -430,6 +487,13 @@ static void maybe_lock(struct rs_ctx *ctx, struct attempt *a, int failures)
         rs_error_init(&e);
         if (rs_tx_begin(ctx, &tx, &e) < 0)
             goto fail;
+        r = lock_still_due(ctx, &tx, a->u.id, &due, &e);
+        if (r < 0)
+            goto abort;
+        if (!due) {
+            rs_tx_abort(&tx);
+            return;
+        }
         int m = a->s.lockout.duration_minutes > 15 ? a->s.lockout.duration_minutes : 15;
         until = now + minutes(m);
         rs_user_copy(&after, &a->u);
@@ -487,12 +551,33 @@ static int record_success(struct rs_ctx *ctx, struct attempt *a, const struct rs
     ctx->actor.user_id = a->u.id;
     rs_strlcpy(ctx->actor.username, a->u.username, sizeof(ctx->actor.username));
     ctx->actor.type = a->u.type;
+    struct rs_user cur;
     int r = rs_tx_begin(ctx, &tx, err);
     if (r < 0)
         return r;
-    r = ops->cred_get_for_update(tx.conn, a->u.id, &cr, err);
+    r = ops->user_get_for_update(tx.conn, a->u.id, &cur, err);
     if (r < 0)
         goto abort;
+    r = ops->cred_get_for_update(tx.conn, a->u.id, &cr, err);
+    if (r < 0) {
+        rs_user_release(&cur);
+        goto abort;
+    }
+    /* The account was locked (or deactivated) since the check, by parallel
+     * failures perhaps: refuse without touching its counters, as any
+     * sign-in to such an account. */
+    const char *why = status_refusal(&cur, &cr, now);
+    if (why) {
+        rs_user_release(&cur);
+        rs_credential_release(&cr);
+        rs_tx_abort(&tx);
+        a->reason = why;
+        a->count_failure = false;
+        return 1; /* a failure after all */
+    }
+    a->auto_unlock = cur.status == RS_STATUS_LOCKED;
+    rs_user_release(&a->u);
+    a->u = cur;
     /* The password or 2FA changed between the check and now: refuse. */
     if (strcmp(cr.password_hash, a->cr.password_hash) != 0 ||
         strcmp(cr.totp_secret, a->cr.totp_secret) != 0 ||

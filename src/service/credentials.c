@@ -396,10 +396,55 @@ int rs_cred_erased(struct rs_ctx *ctx, struct rs_tx *tx, int64_t user_id, struct
 
 /* --- address ranges --- */
 
+int rs_roles_held(struct rs_ctx *ctx, struct rs_conn *c, const struct rs_user *u, char ***ret,
+                  size_t *ret_n, struct rs_error *err)
+{
+    const struct rs_store_ops *ops = ctx->store->ops;
+    char **sec = NULL;
+    size_t nsec = 0, ng = 0, n = 0;
+    struct rs_group *groups = NULL;
+    int r = ops->user_roles_get(c, u->id, &sec, &nsec, err);
+    if (r < 0)
+        return r;
+    r = ops->groups_of_user(c, u->id, &groups, &ng, err);
+    if (r < 0) {
+        rs_strv_free(sec, nsec);
+        return r;
+    }
+    size_t cap = 1 + nsec;
+    for (size_t i = 0; i < ng; i++)
+        cap += json_array_size(groups[i].roles);
+    char **held = rs_xcalloc(cap, sizeof(char *));
+    if (u->role && u->role[0])
+        held[n++] = rs_xstrdup(u->role);
+    for (size_t i = 0; i < nsec; i++)
+        held[n++] = RS_TAKE_PTR(sec[i]);
+    for (size_t i = 0; i < ng; i++) {
+        size_t j;
+        json_t *v;
+        json_array_foreach(groups[i].roles, j, v)
+        {
+            held[n++] = rs_xstrdup(json_string_value(v));
+        }
+        rs_group_release(&groups[i]);
+    }
+    free(sec);
+    free(groups);
+    *ret = held;
+    *ret_n = n;
+    return 0;
+}
+
+void rs_strv_free(char **v, size_t n)
+{
+    for (size_t i = 0; v && i < n; i++)
+        free(v[i]);
+    free(v);
+}
+
 int rs_ip_lists_for(struct rs_ctx *ctx, struct rs_conn *c, const struct rs_user *u, json_t **ret,
                     struct rs_error *err)
 {
-    const struct rs_store_ops *ops = ctx->store->ops;
     json_t *lists = json_array();
     struct rs_credential cr;
     struct rs_auth_settings s;
@@ -421,42 +466,24 @@ int rs_ip_lists_for(struct rs_ctx *ctx, struct rs_conn *c, const struct rs_user 
         json_array_append_new(lists, json_pack("{s:s,s:O}", "source", src, "ranges", t));
     }
     if (json_object_size(s.ip_roles)) {
-        /* Every role held: primary, secondary and through groups. */
-        char **sec = NULL;
-        size_t nsec = 0, ng = 0;
-        struct rs_group *groups = NULL;
-        r = ops->user_roles_get(c, u->id, &sec, &nsec, err);
-        if (r == 0)
-            r = ops->groups_of_user(c, u->id, &groups, &ng, err);
+        char **held = NULL;
+        size_t n = 0;
+        r = rs_roles_held(ctx, c, u, &held, &n, err);
         const char *key;
         json_t *list;
         json_object_foreach(s.ip_roles, key, list)
         {
-            bool held = u->role && strcmp(u->role, key) == 0;
-            for (size_t i = 0; !held && i < nsec; i++)
-                held = strcmp(sec[i], key) == 0;
-            for (size_t i = 0; !held && i < ng; i++) {
-                size_t j;
-                json_t *v;
-                json_array_foreach(groups[i].roles, j, v)
-                {
-                    if (strcmp(json_string_value(v), key) == 0)
-                        held = true;
-                }
-            }
-            if (held && json_array_size(list)) {
+            bool hit = false;
+            for (size_t i = 0; !hit && i < n; i++)
+                hit = strcmp(held[i], key) == 0;
+            if (hit && json_array_size(list)) {
                 char src[96];
                 snprintf(src, sizeof(src), "role:%s", key);
                 json_array_append_new(lists,
                                       json_pack("{s:s,s:O}", "source", src, "ranges", list));
             }
         }
-        for (size_t i = 0; i < nsec; i++)
-            free(sec[i]);
-        free(sec);
-        for (size_t i = 0; i < ng; i++)
-            rs_group_release(&groups[i]);
-        free(groups);
+        rs_strv_free(held, n);
     }
     rs_auth_settings_release(&s);
     if (r < 0)
@@ -1186,7 +1213,7 @@ int rs_svc_totp_disable(struct rs_ctx *ctx, const char *password, const char *co
     if (r < 0)
         goto out;
     struct rs_conn *c = rs_ctx_read_conn(ctx, err);
-    bool required = c && rs_totp_required(ctx, c, &m.s, &m.u);
+    bool required = rs_totp_required(ctx, c, &m.s, &m.u);
     rs_ctx_release(ctx);
     int64_t step = 0;
     if (!m.cr.totp_secret[0])

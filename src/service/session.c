@@ -49,10 +49,20 @@ bool rs_password_expired(const struct rs_auth_settings *s, const struct rs_crede
            cr->password_changed_at + (int64_t)s->password.max_age_days * 86400000 <= now;
 }
 
-/* Whether the 2FA policy requires a second factor of u. */
+static bool level_admin(const struct rs_access *a, const char *resource)
+{
+    const struct rs_access_entry *e = rs_access_find(a, resource);
+    return e && e->level >= RS_LEVEL_ADMIN;
+}
+
+/* Whether the 2FA policy requires a second factor of u, read on c from the
+ * store (no cache: a promotion counts at once, in every process). Fails
+ * closed: when what u holds cannot be read, 2FA is required. */
 bool rs_totp_required(struct rs_ctx *ctx, struct rs_conn *c, const struct rs_auth_settings *s,
                       const struct rs_user *u)
 {
+    struct rs_error e;
+    rs_error_init(&e);
     switch (s->two_factor.require) {
     case RS_2FA_OFF:
         return false;
@@ -61,42 +71,35 @@ bool rs_totp_required(struct rs_ctx *ctx, struct rs_conn *c, const struct rs_aut
     case RS_2FA_ADMINS: {
         if (u->type == RS_USER_ADMIN)
             return true;
-        enum rs_level l = RS_LEVEL_NONE;
-        struct rs_error e;
-        rs_error_init(&e);
-        /* Anyone holding admin on users or settings counts as an administrator. */
-        if (rs_svc_level(ctx, u->id, "settings", &l, &e) == 0 && l >= RS_LEVEL_ADMIN)
+        /* Anyone holding admin on users or settings counts as an
+         * administrator; what they hold when active (a lockout running out
+         * gives it back at this very sign-in). */
+        struct rs_user as_active = *u;
+        as_active.status = RS_STATUS_ACTIVE;
+        struct rs_access a;
+        if (!c || rs_access_compute(ctx, c, &as_active, &a, &e) < 0)
             return true;
-        if (rs_svc_level(ctx, u->id, "users", &l, &e) == 0 && l >= RS_LEVEL_ADMIN)
-            return true;
-        return false;
+        bool admin = level_admin(&a, "settings") || level_admin(&a, "users");
+        rs_access_release(&a);
+        return admin;
     }
     case RS_2FA_ROLES: {
-        size_t i;
+        char **held = NULL;
+        size_t n = 0, i;
         json_t *v;
         bool hit = false;
-        char **sec = NULL;
-        size_t nsec = 0;
-        struct rs_error e;
-        rs_error_init(&e);
-        if (ctx->store->ops->user_roles_get(c, u->id, &sec, &nsec, &e) < 0)
-            nsec = 0;
+        if (!c || rs_roles_held(ctx, c, u, &held, &n, &e) < 0)
+            return true;
         json_array_foreach(s->two_factor.roles, i, v)
         {
-            const char *k = json_string_value(v);
-            if (u->role && strcmp(u->role, k) == 0)
-                hit = true;
-            for (size_t j = 0; j < nsec; j++)
-                if (strcmp(sec[j], k) == 0)
-                    hit = true;
+            for (size_t j = 0; !hit && j < n; j++)
+                hit = strcmp(held[j], json_string_value(v)) == 0;
         }
-        for (size_t j = 0; j < nsec; j++)
-            free(sec[j]);
-        free(sec);
+        rs_strv_free(held, n);
         return hit;
     }
     }
-    return false;
+    return true;
 }
 
 /* Creates a session for u inside tx: enforces the per-user maximum (oldest
@@ -346,7 +349,7 @@ static void attempt_judge(struct rs_ctx *ctx, const struct rs_login_in *in, stru
     }
     if (!a->reason && !a->cr.totp_secret[0]) {
         struct rs_conn *c = rs_ctx_read_conn(ctx, &e);
-        a->must_enroll = c && rs_totp_required(ctx, c, &a->s, &a->u);
+        a->must_enroll = rs_totp_required(ctx, c, &a->s, &a->u);
     }
     rs_ctx_release(ctx); /* no snapshot held while hashing */
     if (!a->reason && rs_pw_needs_rehash(a->cr.password_hash, mem, it)) {

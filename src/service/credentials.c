@@ -1452,12 +1452,18 @@ int rs_svc_admin_reset_password(struct rs_ctx *ctx, int64_t user_id, const char 
                         minutes(s.tokens.reset_minutes), "/reset-password", &link, err);
         if (r == 0)
             r = queue_link_mail(&tx, RS_MAIL_RESET, &u, link, "expires_minutes", mins, err);
+        /* Until the link is used, the old password signs in only to change
+         * it (the password_changed_at the link depends on stays). */
+        if (r == 0 && !cr.must_change) {
+            cr.must_change = true;
+            r = ctx->store->ops->cred_put(tx.conn, &cr, err);
+        }
         /* An administrator resets when something is wrong: sign them out too. */
         if (r == 0)
             r = rs_sessions_end_user(ctx, &tx, user_id, 0, "password_reset_by_admin", NULL, err);
         if (r == 0)
             r = rs_tx_audit(&tx, "auth.password_reset_requested", "user", user_id, NULL,
-                            "{\"method\":\"email\"}", "by_admin", err);
+                            "{\"method\":\"email\",\"must_change\":true}", "by_admin", err);
     } else {
         r = password_store(ctx, &tx, &s, &cr, hash, true, err);
         if (r == 0)

@@ -748,6 +748,18 @@ out_cr:
 
 /* --- forgotten passwords --- */
 
+/* Whether a self-service reset may set u's password: an active user, or one
+ * locked by a time-limited lockout (the reset ends it). A lock by an
+ * administrator (locked_until 0) or a lockout until an administrator
+ * unlocks (-1) is for an administrator to lift, not for whoever reads the
+ * user's mail. */
+static bool reset_applies(const struct rs_user *u, const struct rs_credential *cr)
+{
+    return u->type != RS_USER_API &&
+           (u->status == RS_STATUS_ACTIVE ||
+            (u->status == RS_STATUS_LOCKED && cr->locked_until > 0));
+}
+
 int rs_svc_forgot_password(struct rs_ctx *ctx, const char *email, int *ret_retry_after,
                            struct rs_error *err)
 {
@@ -804,13 +816,12 @@ int rs_svc_forgot_password(struct rs_ctx *ctx, const char *email, int *ret_retry
         struct rs_credential cr;
         memset(&cr, 0, sizeof(cr));
         r = cred_load(ctx, tx.conn, u.id, true, &cr, err);
-        bool lockout_locked = r == 0 && u.status == RS_STATUS_LOCKED && cr.locked_until != 0;
         if (r < 0) {
         } else if (count > s.throttle.forgot_per_account_per_hour) {
             outcome = "rate_limited";
         } else if (u.type == RS_USER_API) {
             outcome = "api_user";
-        } else if (u.status != RS_STATUS_ACTIVE && !lockout_locked) {
+        } else if (!reset_applies(&u, &cr)) {
             outcome = rs_user_status_name(u.status);
         } else {
             _cleanup_free_ char *link = NULL;
@@ -877,9 +888,7 @@ static int token_password(struct rs_ctx *ctx, const char *token, const char *pas
         goto out_cr;
     /* A later password change voids a reset link; an invite needs a pending user. */
     bool stale = invite ? u.status != RS_STATUS_PENDING
-                        : (t.pw_changed_at != cr.password_changed_at || u.type == RS_USER_API ||
-                           !(u.status == RS_STATUS_ACTIVE ||
-                             (u.status == RS_STATUS_LOCKED && cr.locked_until != 0)));
+                        : (t.pw_changed_at != cr.password_changed_at || !reset_applies(&u, &cr));
     if (stale) {
         rs_error_log(err, "token no longer applies (status %s)", rs_user_status_name(u.status));
         r = rs_error_field(err, RS_EBADREQUEST, "token", "invalid_token",
@@ -900,17 +909,37 @@ static int token_password(struct rs_ctx *ctx, const char *token, const char *pas
         r = rs_error_field(err, RS_EBADREQUEST, "token", "invalid_token",
                            "this link is invalid or has expired; ask for a new one");
     }
+    /* Decide again on the stored user and credential: an administrator may
+     * have locked (or deactivated) the account since the check. */
+    struct rs_user now_u;
+    bool have_now_u = false;
+    if (r == 0) {
+        r = ctx->store->ops->user_get_for_update(tx.conn, u.id, &now_u, err);
+        have_now_u = r == 0;
+    }
     if (r == 0)
         r = cred_load(ctx, tx.conn, u.id, true, &now_cr, err);
+    if (r == 0 && (invite ? now_u.status != RS_STATUS_PENDING
+                          : (now_cr.password_changed_at != t.pw_changed_at ||
+                             !reset_applies(&now_u, &now_cr)))) {
+        rs_credential_release(&now_cr);
+        rs_error_log(err, "token no longer applies (status %s)",
+                     rs_user_status_name(now_u.status));
+        r = rs_error_field(err, RS_EBADREQUEST, "token", "invalid_token",
+                           "this link is invalid or has expired; ask for a new one");
+    }
+    bool unlock = have_now_u && !invite && now_u.status == RS_STATUS_LOCKED;
+    if (have_now_u)
+        rs_user_release(&now_u);
     if (r == 0) {
-        now_cr.locked_until = 0; /* a reset ends a lockout */
+        now_cr.locked_until = 0; /* a reset ends a time-limited lockout */
         r = password_store(ctx, &tx, &s, &now_cr, hash, false, err);
         rs_credential_release(&now_cr);
     }
     if (r == 0 && invite)
         r = rs_user_act_tx(ctx, &tx, u.id, RS_ACTION_ACTIVATE, "invite_accepted", NULL, -1, NULL,
                            err);
-    if (r == 0 && !invite && u.status == RS_STATUS_LOCKED)
+    if (r == 0 && unlock)
         r = rs_user_act_tx(ctx, &tx, u.id, RS_ACTION_UNLOCK, "password_reset", NULL, -1, NULL,
                            err);
     if (r == 0)

@@ -396,10 +396,55 @@ int rs_cred_erased(struct rs_ctx *ctx, struct rs_tx *tx, int64_t user_id, struct
 
 /* --- address ranges --- */
 
+int rs_roles_held(struct rs_ctx *ctx, struct rs_conn *c, const struct rs_user *u, char ***ret,
+                  size_t *ret_n, struct rs_error *err)
+{
+    const struct rs_store_ops *ops = ctx->store->ops;
+    char **sec = NULL;
+    size_t nsec = 0, ng = 0, n = 0;
+    struct rs_group *groups = NULL;
+    int r = ops->user_roles_get(c, u->id, &sec, &nsec, err);
+    if (r < 0)
+        return r;
+    r = ops->groups_of_user(c, u->id, &groups, &ng, err);
+    if (r < 0) {
+        rs_strv_free(sec, nsec);
+        return r;
+    }
+    size_t cap = 1 + nsec;
+    for (size_t i = 0; i < ng; i++)
+        cap += json_array_size(groups[i].roles);
+    char **held = rs_xcalloc(cap, sizeof(char *));
+    if (u->role && u->role[0])
+        held[n++] = rs_xstrdup(u->role);
+    for (size_t i = 0; i < nsec; i++)
+        held[n++] = RS_TAKE_PTR(sec[i]);
+    for (size_t i = 0; i < ng; i++) {
+        size_t j;
+        json_t *v;
+        json_array_foreach(groups[i].roles, j, v)
+        {
+            held[n++] = rs_xstrdup(json_string_value(v));
+        }
+        rs_group_release(&groups[i]);
+    }
+    free(sec);
+    free(groups);
+    *ret = held;
+    *ret_n = n;
+    return 0;
+}
+
+void rs_strv_free(char **v, size_t n)
+{
+    for (size_t i = 0; v && i < n; i++)
+        free(v[i]);
+    free(v);
+}
+
 int rs_ip_lists_for(struct rs_ctx *ctx, struct rs_conn *c, const struct rs_user *u, json_t **ret,
                     struct rs_error *err)
 {
-    const struct rs_store_ops *ops = ctx->store->ops;
     json_t *lists = json_array();
     struct rs_credential cr;
     struct rs_auth_settings s;
@@ -421,42 +466,24 @@ int rs_ip_lists_for(struct rs_ctx *ctx, struct rs_conn *c, const struct rs_user 
         json_array_append_new(lists, json_pack("{s:s,s:O}", "source", src, "ranges", t));
     }
     if (json_object_size(s.ip_roles)) {
-        /* Every role held: primary, secondary and through groups. */
-        char **sec = NULL;
-        size_t nsec = 0, ng = 0;
-        struct rs_group *groups = NULL;
-        r = ops->user_roles_get(c, u->id, &sec, &nsec, err);
-        if (r == 0)
-            r = ops->groups_of_user(c, u->id, &groups, &ng, err);
+        char **held = NULL;
+        size_t n = 0;
+        r = rs_roles_held(ctx, c, u, &held, &n, err);
         const char *key;
         json_t *list;
         json_object_foreach(s.ip_roles, key, list)
         {
-            bool held = u->role && strcmp(u->role, key) == 0;
-            for (size_t i = 0; !held && i < nsec; i++)
-                held = strcmp(sec[i], key) == 0;
-            for (size_t i = 0; !held && i < ng; i++) {
-                size_t j;
-                json_t *v;
-                json_array_foreach(groups[i].roles, j, v)
-                {
-                    if (strcmp(json_string_value(v), key) == 0)
-                        held = true;
-                }
-            }
-            if (held && json_array_size(list)) {
+            bool hit = false;
+            for (size_t i = 0; !hit && i < n; i++)
+                hit = strcmp(held[i], key) == 0;
+            if (hit && json_array_size(list)) {
                 char src[96];
                 snprintf(src, sizeof(src), "role:%s", key);
                 json_array_append_new(lists,
                                       json_pack("{s:s,s:O}", "source", src, "ranges", list));
             }
         }
-        for (size_t i = 0; i < nsec; i++)
-            free(sec[i]);
-        free(sec);
-        for (size_t i = 0; i < ng; i++)
-            rs_group_release(&groups[i]);
-        free(groups);
+        rs_strv_free(held, n);
     }
     rs_auth_settings_release(&s);
     if (r < 0)
@@ -721,6 +748,18 @@ out_cr:
 
 /* --- forgotten passwords --- */
 
+/* Whether a self-service reset may set u's password: an active user, or one
+ * locked by a time-limited lockout (the reset ends it). A lock by an
+ * administrator (locked_until 0) or a lockout until an administrator
+ * unlocks (-1) is for an administrator to lift, not for whoever reads the
+ * user's mail. */
+static bool reset_applies(const struct rs_user *u, const struct rs_credential *cr)
+{
+    return u->type != RS_USER_API &&
+           (u->status == RS_STATUS_ACTIVE ||
+            (u->status == RS_STATUS_LOCKED && cr->locked_until > 0));
+}
+
 int rs_svc_forgot_password(struct rs_ctx *ctx, const char *email, int *ret_retry_after,
                            struct rs_error *err)
 {
@@ -777,13 +816,12 @@ int rs_svc_forgot_password(struct rs_ctx *ctx, const char *email, int *ret_retry
         struct rs_credential cr;
         memset(&cr, 0, sizeof(cr));
         r = cred_load(ctx, tx.conn, u.id, true, &cr, err);
-        bool lockout_locked = r == 0 && u.status == RS_STATUS_LOCKED && cr.locked_until != 0;
         if (r < 0) {
         } else if (count > s.throttle.forgot_per_account_per_hour) {
             outcome = "rate_limited";
         } else if (u.type == RS_USER_API) {
             outcome = "api_user";
-        } else if (u.status != RS_STATUS_ACTIVE && !lockout_locked) {
+        } else if (!reset_applies(&u, &cr)) {
             outcome = rs_user_status_name(u.status);
         } else {
             _cleanup_free_ char *link = NULL;
@@ -850,9 +888,7 @@ static int token_password(struct rs_ctx *ctx, const char *token, const char *pas
         goto out_cr;
     /* A later password change voids a reset link; an invite needs a pending user. */
     bool stale = invite ? u.status != RS_STATUS_PENDING
-                        : (t.pw_changed_at != cr.password_changed_at || u.type == RS_USER_API ||
-                           !(u.status == RS_STATUS_ACTIVE ||
-                             (u.status == RS_STATUS_LOCKED && cr.locked_until != 0)));
+                        : (t.pw_changed_at != cr.password_changed_at || !reset_applies(&u, &cr));
     if (stale) {
         rs_error_log(err, "token no longer applies (status %s)", rs_user_status_name(u.status));
         r = rs_error_field(err, RS_EBADREQUEST, "token", "invalid_token",
@@ -873,17 +909,37 @@ static int token_password(struct rs_ctx *ctx, const char *token, const char *pas
         r = rs_error_field(err, RS_EBADREQUEST, "token", "invalid_token",
                            "this link is invalid or has expired; ask for a new one");
     }
+    /* Decide again on the stored user and credential: an administrator may
+     * have locked (or deactivated) the account since the check. */
+    struct rs_user now_u;
+    bool have_now_u = false;
+    if (r == 0) {
+        r = ctx->store->ops->user_get_for_update(tx.conn, u.id, &now_u, err);
+        have_now_u = r == 0;
+    }
     if (r == 0)
         r = cred_load(ctx, tx.conn, u.id, true, &now_cr, err);
+    if (r == 0 && (invite ? now_u.status != RS_STATUS_PENDING
+                          : (now_cr.password_changed_at != t.pw_changed_at ||
+                             !reset_applies(&now_u, &now_cr)))) {
+        rs_credential_release(&now_cr);
+        rs_error_log(err, "token no longer applies (status %s)",
+                     rs_user_status_name(now_u.status));
+        r = rs_error_field(err, RS_EBADREQUEST, "token", "invalid_token",
+                           "this link is invalid or has expired; ask for a new one");
+    }
+    bool unlock = have_now_u && !invite && now_u.status == RS_STATUS_LOCKED;
+    if (have_now_u)
+        rs_user_release(&now_u);
     if (r == 0) {
-        now_cr.locked_until = 0; /* a reset ends a lockout */
+        now_cr.locked_until = 0; /* a reset ends a time-limited lockout */
         r = password_store(ctx, &tx, &s, &now_cr, hash, false, err);
         rs_credential_release(&now_cr);
     }
     if (r == 0 && invite)
         r = rs_user_act_tx(ctx, &tx, u.id, RS_ACTION_ACTIVATE, "invite_accepted", NULL, -1, NULL,
                            err);
-    if (r == 0 && !invite && u.status == RS_STATUS_LOCKED)
+    if (r == 0 && unlock)
         r = rs_user_act_tx(ctx, &tx, u.id, RS_ACTION_UNLOCK, "password_reset", NULL, -1, NULL,
                            err);
     if (r == 0)
@@ -1186,7 +1242,7 @@ int rs_svc_totp_disable(struct rs_ctx *ctx, const char *password, const char *co
     if (r < 0)
         goto out;
     struct rs_conn *c = rs_ctx_read_conn(ctx, err);
-    bool required = c && rs_totp_required(ctx, c, &m.s, &m.u);
+    bool required = rs_totp_required(ctx, c, &m.s, &m.u);
     rs_ctx_release(ctx);
     int64_t step = 0;
     if (!m.cr.totp_secret[0])
@@ -1425,12 +1481,18 @@ int rs_svc_admin_reset_password(struct rs_ctx *ctx, int64_t user_id, const char 
                         minutes(s.tokens.reset_minutes), "/reset-password", &link, err);
         if (r == 0)
             r = queue_link_mail(&tx, RS_MAIL_RESET, &u, link, "expires_minutes", mins, err);
+        /* Until the link is used, the old password signs in only to change
+         * it (the password_changed_at the link depends on stays). */
+        if (r == 0 && !cr.must_change) {
+            cr.must_change = true;
+            r = ctx->store->ops->cred_put(tx.conn, &cr, err);
+        }
         /* An administrator resets when something is wrong: sign them out too. */
         if (r == 0)
             r = rs_sessions_end_user(ctx, &tx, user_id, 0, "password_reset_by_admin", NULL, err);
         if (r == 0)
             r = rs_tx_audit(&tx, "auth.password_reset_requested", "user", user_id, NULL,
-                            "{\"method\":\"email\"}", "by_admin", err);
+                            "{\"method\":\"email\",\"must_change\":true}", "by_admin", err);
     } else {
         r = password_store(ctx, &tx, &s, &cr, hash, true, err);
         if (r == 0)

@@ -99,6 +99,12 @@ int rs_cred_status_changed(struct rs_ctx *ctx, struct rs_tx *tx, const struct rs
 /* Erase: sessions, tokens, password, 2FA, recovery codes go. */
 int rs_cred_erased(struct rs_ctx *ctx, struct rs_tx *tx, int64_t user_id,
                    struct rs_error *err) RS_WUR;
+/* Every role key u holds: the primary role, secondary roles and the roles
+ * of each group u belongs to (a key may repeat), read on c. Free with
+ * rs_strv_free. The 2FA "roles" policy and the address rules both use it. */
+int rs_roles_held(struct rs_ctx *ctx, struct rs_conn *c, const struct rs_user *u, char ***ret,
+                  size_t *ret_n, struct rs_error *err) RS_WUR;
+void rs_strv_free(char **v, size_t n);
 /* The IP allow-lists that apply to a user (their own, their type's, each
  * held role's), as a JSON array of arrays; for the access cache. */
 int rs_ip_lists_for(struct rs_ctx *ctx, struct rs_conn *c, const struct rs_user *u,

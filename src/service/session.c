@@ -49,10 +49,20 @@ bool rs_password_expired(const struct rs_auth_settings *s, const struct rs_crede
            cr->password_changed_at + (int64_t)s->password.max_age_days * 86400000 <= now;
 }
 
-/* Whether the 2FA policy requires a second factor of u. */
+static bool level_admin(const struct rs_access *a, const char *resource)
+{
+    const struct rs_access_entry *e = rs_access_find(a, resource);
+    return e && e->level >= RS_LEVEL_ADMIN;
+}
+
+/* Whether the 2FA policy requires a second factor of u, read on c from the
+ * store (no cache: a promotion counts at once, in every process). Fails
+ * closed: when what u holds cannot be read, 2FA is required. */
 bool rs_totp_required(struct rs_ctx *ctx, struct rs_conn *c, const struct rs_auth_settings *s,
                       const struct rs_user *u)
 {
+    struct rs_error e;
+    rs_error_init(&e);
     switch (s->two_factor.require) {
     case RS_2FA_OFF:
         return false;
@@ -61,42 +71,35 @@ bool rs_totp_required(struct rs_ctx *ctx, struct rs_conn *c, const struct rs_aut
     case RS_2FA_ADMINS: {
         if (u->type == RS_USER_ADMIN)
             return true;
-        enum rs_level l = RS_LEVEL_NONE;
-        struct rs_error e;
-        rs_error_init(&e);
-        /* Anyone holding admin on users or settings counts as an administrator. */
-        if (rs_svc_level(ctx, u->id, "settings", &l, &e) == 0 && l >= RS_LEVEL_ADMIN)
+        /* Anyone holding admin on users or settings counts as an
+         * administrator; what they hold when active (a lockout running out
+         * gives it back at this very sign-in). */
+        struct rs_user as_active = *u;
+        as_active.status = RS_STATUS_ACTIVE;
+        struct rs_access a;
+        if (!c || rs_access_compute(ctx, c, &as_active, &a, &e) < 0)
             return true;
-        if (rs_svc_level(ctx, u->id, "users", &l, &e) == 0 && l >= RS_LEVEL_ADMIN)
-            return true;
-        return false;
+        bool admin = level_admin(&a, "settings") || level_admin(&a, "users");
+        rs_access_release(&a);
+        return admin;
     }
     case RS_2FA_ROLES: {
-        size_t i;
+        char **held = NULL;
+        size_t n = 0, i;
         json_t *v;
         bool hit = false;
-        char **sec = NULL;
-        size_t nsec = 0;
-        struct rs_error e;
-        rs_error_init(&e);
-        if (ctx->store->ops->user_roles_get(c, u->id, &sec, &nsec, &e) < 0)
-            nsec = 0;
+        if (!c || rs_roles_held(ctx, c, u, &held, &n, &e) < 0)
+            return true;
         json_array_foreach(s->two_factor.roles, i, v)
         {
-            const char *k = json_string_value(v);
-            if (u->role && strcmp(u->role, k) == 0)
-                hit = true;
-            for (size_t j = 0; j < nsec; j++)
-                if (strcmp(sec[j], k) == 0)
-                    hit = true;
+            for (size_t j = 0; !hit && j < n; j++)
+                hit = strcmp(held[j], json_string_value(v)) == 0;
         }
-        for (size_t j = 0; j < nsec; j++)
-            free(sec[j]);
-        free(sec);
+        rs_strv_free(held, n);
         return hit;
     }
     }
-    return false;
+    return true;
 }
 
 /* Creates a session for u inside tx: enforces the per-user maximum (oldest
@@ -269,6 +272,25 @@ static int attempt_load(struct rs_ctx *ctx, const struct rs_login_in *in, struct
     return 0;
 }
 
+/* Why the account's state refuses a sign-in with the right password, or
+ * NULL: inactive, pending, locked (a time-limited lock that has run out
+ * passes: the sign-in unlocks it), or the last administrator's pause. */
+static const char *status_refusal(const struct rs_user *u, const struct rs_credential *cr,
+                                  int64_t now)
+{
+    if (u->type == RS_USER_API)
+        return "api_user";
+    if (u->status == RS_STATUS_INACTIVE)
+        return "inactive";
+    if (u->status == RS_STATUS_PENDING)
+        return "pending";
+    if (u->status == RS_STATUS_LOCKED && !(cr->locked_until > 0 && cr->locked_until <= now))
+        return "locked";
+    if (u->status == RS_STATUS_ACTIVE && cr->locked_until > now)
+        return "locked"; /* the last administrator's pause */
+    return NULL;
+}
+
 /* Step 2: the password and everything else that decides, without the writer. */
 static void attempt_judge(struct rs_ctx *ctx, const struct rs_login_in *in, struct attempt *a)
 {
@@ -295,15 +317,8 @@ static void attempt_judge(struct rs_ctx *ctx, const struct rs_login_in *in, stru
     } else if (!ok) {
         a->reason = "bad_password";
         a->count_failure = true;
-    } else if (a->u.status == RS_STATUS_INACTIVE) {
-        a->reason = "inactive";
-    } else if (a->u.status == RS_STATUS_PENDING) {
-        a->reason = "pending";
-    } else if (a->u.status == RS_STATUS_LOCKED &&
-               !(a->cr.locked_until > 0 && a->cr.locked_until <= now)) {
-        a->reason = "locked";
-    } else if (a->u.status == RS_STATUS_ACTIVE && a->cr.locked_until > now) {
-        a->reason = "locked"; /* the last administrator's pause */
+    } else {
+        a->reason = status_refusal(&a->u, &a->cr, now);
     }
     if (!a->reason && a->u.status == RS_STATUS_LOCKED)
         a->auto_unlock = true;
@@ -334,7 +349,7 @@ static void attempt_judge(struct rs_ctx *ctx, const struct rs_login_in *in, stru
     }
     if (!a->reason && !a->cr.totp_secret[0]) {
         struct rs_conn *c = rs_ctx_read_conn(ctx, &e);
-        a->must_enroll = c && rs_totp_required(ctx, c, &a->s, &a->u);
+        a->must_enroll = rs_totp_required(ctx, c, &a->s, &a->u);
     }
     rs_ctx_release(ctx); /* no snapshot held while hashing */
     if (!a->reason && rs_pw_needs_rehash(a->cr.password_hash, mem, it)) {
@@ -401,6 +416,43 @@ static int record_failure(struct rs_ctx *ctx, struct attempt *a, const struct rs
     return rs_tx_commit(&tx, err);
 }
 
+/* Whether an account refusal of the lockout is the last-administrator rule
+ * (and not another conflict, such as an account locked meanwhile). */
+static bool last_admin_refusal(const struct rs_error *e)
+{
+    for (int i = 0; i < e->nfields; i++)
+        if (strcmp(e->fields[i].rule, "last_admin") == 0)
+            return true;
+    return false;
+}
+
+/* Inside tx: whether the lockout still applies, decided on the stored user
+ * and credential (locked until tx ends), not on what the attempt read: a
+ * parallel failure may have locked or paused the account meanwhile, and
+ * locking it again would move its deadline and mail the user once more. */
+static int lock_still_due(struct rs_ctx *ctx, struct rs_tx *tx, int64_t user_id, bool *ret,
+                          struct rs_error *err)
+{
+    const struct rs_store_ops *ops = ctx->store->ops;
+    struct rs_user u;
+    struct rs_credential cr;
+    int r = ops->user_get_for_update(tx->conn, user_id, &u, err);
+    if (r < 0)
+        return r;
+    bool active = u.status == RS_STATUS_ACTIVE;
+    rs_user_release(&u);
+    r = ops->cred_get_for_update(tx->conn, user_id, &cr, err);
+    if (r == -RS_ENOTFOUND) {
+        rs_error_init(err);
+        rs_credential_init(&cr, user_id);
+    } else if (r < 0) {
+        return r;
+    }
+    *ret = active && !(cr.locked_until > rs_ctx_now(ctx));
+    rs_credential_release(&cr);
+    return 0;
+}
+
 /* Step 3a': the lockout, in its own transaction so that a refusal (the last
  * administrator) leaves the recorded failure in place. */
 static void maybe_lock(struct rs_ctx *ctx, struct attempt *a, int failures)
@@ -412,6 +464,7 @@ static void maybe_lock(struct rs_ctx *ctx, struct attempt *a, int failures)
     struct rs_error e;
     rs_error_init(&e);
     struct rs_tx tx;
+    bool due = false;
     if (rs_tx_begin(ctx, &tx, &e) < 0)
         goto fail;
     int64_t now = rs_ctx_now(ctx);
@@ -420,9 +473,16 @@ static void maybe_lock(struct rs_ctx *ctx, struct attempt *a, int failures)
     struct rs_user after;
     struct rs_credential cr;
     bool paused = false;
-    int r = rs_user_act_tx(ctx, &tx, a->u.id, RS_ACTION_LOCK, "too_many_failed_sign_ins", NULL,
-                           -1, &after, &e);
-    if (r == -RS_ECONFLICT) {
+    int r = lock_still_due(ctx, &tx, a->u.id, &due, &e);
+    if (r < 0)
+        goto abort;
+    if (!due) {
+        rs_tx_abort(&tx);
+        return;
+    }
+    r = rs_user_act_tx(ctx, &tx, a->u.id, RS_ACTION_LOCK, "too_many_failed_sign_ins", NULL, -1,
+                       &after, &e);
+    if (r == -RS_ECONFLICT && last_admin_refusal(&e)) {
         /* The last active administrator keeps their status (someone must be
          * able to administer), but their sign-in pauses for a while, so
          * guessing gains nothing. */
@@ -430,6 +490,13 @@ static void maybe_lock(struct rs_ctx *ctx, struct attempt *a, int failures)
         rs_error_init(&e);
         if (rs_tx_begin(ctx, &tx, &e) < 0)
             goto fail;
+        r = lock_still_due(ctx, &tx, a->u.id, &due, &e);
+        if (r < 0)
+            goto abort;
+        if (!due) {
+            rs_tx_abort(&tx);
+            return;
+        }
         int m = a->s.lockout.duration_minutes > 15 ? a->s.lockout.duration_minutes : 15;
         until = now + minutes(m);
         rs_user_copy(&after, &a->u);
@@ -487,12 +554,33 @@ static int record_success(struct rs_ctx *ctx, struct attempt *a, const struct rs
     ctx->actor.user_id = a->u.id;
     rs_strlcpy(ctx->actor.username, a->u.username, sizeof(ctx->actor.username));
     ctx->actor.type = a->u.type;
+    struct rs_user cur;
     int r = rs_tx_begin(ctx, &tx, err);
     if (r < 0)
         return r;
-    r = ops->cred_get_for_update(tx.conn, a->u.id, &cr, err);
+    r = ops->user_get_for_update(tx.conn, a->u.id, &cur, err);
     if (r < 0)
         goto abort;
+    r = ops->cred_get_for_update(tx.conn, a->u.id, &cr, err);
+    if (r < 0) {
+        rs_user_release(&cur);
+        goto abort;
+    }
+    /* The account was locked (or deactivated) since the check, by parallel
+     * failures perhaps: refuse without touching its counters, as any
+     * sign-in to such an account. */
+    const char *why = status_refusal(&cur, &cr, now);
+    if (why) {
+        rs_user_release(&cur);
+        rs_credential_release(&cr);
+        rs_tx_abort(&tx);
+        a->reason = why;
+        a->count_failure = false;
+        return 1; /* a failure after all */
+    }
+    a->auto_unlock = cur.status == RS_STATUS_LOCKED;
+    rs_user_release(&a->u);
+    a->u = cur;
     /* The password or 2FA changed between the check and now: refuse. */
     if (strcmp(cr.password_hash, a->cr.password_hash) != 0 ||
         strcmp(cr.totp_secret, a->cr.totp_secret) != 0 ||

@@ -168,13 +168,21 @@ def test_admin_reset_by_email(ctx):
     expect_status(r, 202)
     f = Failures()
     f.check(not s.alive(), "the user's session survived the admin reset")
+    # the old password still signs in, but only to change it (must change at
+    # next sign-in, as with a temporary password)
+    s2 = Session(env.server)
+    r = s2.login(u["username"], pw)
+    f.check(r.status == 200 and r.json.get("must_change_password") is True,
+            "login with the old password after the admin reset: " + r.describe())
+    f.check(s2.get(upath(u["id"])).status == 403, "old password: not limited to the change")
     m = env.mail(u["email"], "reset")
     tok = m.token()
     new = strong_password()
     r = Session(env.server).post(AUTH + "/reset-password", {"token": tok, "password": new})
     f.check(r.status == 200, "reset with the admin-sent token: " + r.describe())
-    f.check(Session(env.server).login(u["username"], new).status == 200,
-            "login with the new password")
+    r = Session(env.server).login(u["username"], new)
+    f.check(r.status == 200 and r.json.get("must_change_password") is False,
+            "login with the new password: " + r.describe())
     f.raise_if_any()
 
 

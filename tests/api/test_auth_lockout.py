@@ -7,6 +7,9 @@ failures outside the window do not add up; unknown usernames never answer
 differently; the per-IP budget answers 429 with Retry-After, the same for
 existing and unknown accounts."""
 
+import threading
+import time
+
 from harness import (Failures, Session, check_generic_401, check_problem, event_reason, events,
                      expect, expect_eq, poll, start_auth_server, strong_password, unique_tag)
 
@@ -158,4 +161,72 @@ def test_per_ip_throttle_answers_429_alike(ctx):
     env.advance(301 * 1000)
     r = Session(env.server).login(u["username"], pw)
     f.check(r.status == 200, "login after the throttle window: " + r.describe())
+    f.raise_if_any()
+
+
+def parallel_logins(env, username, passwords, right=None, right_delay=0.005):
+    """Signs in with every wrong password at once (and the right one a few
+    ms later when given); returns the right one's Session, or None."""
+    out = {}
+
+    def go(key, pw, delay):
+        time.sleep(delay)
+        s = Session(env.server)
+        s.login(username, pw)
+        out[key] = s
+
+    ts = [threading.Thread(target=go, args=(i, pw, 0)) for i, pw in enumerate(passwords)]
+    if right is not None:
+        ts.append(threading.Thread(target=go, args=("right", right, right_delay)))
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    return out.get("right")
+
+
+def test_parallel_failures_lock_once_and_a_guess_in_flight_gains_nothing(ctx):
+    """Sign-ins race the lockout (--hash-concurrency 8, so guesses hash side
+    by side): a lock "until an administrator unlocks" is applied once (one
+    auth.locked event, one mail, never mistaken for the last administrator's
+    pause, so it never runs out), and a right password in flight while the
+    lock commits leaves no session that outlives it."""
+    env = start_auth_server(ctx, extra_args=["--hash-concurrency", "8"])
+    env.patch_auth({"lockout": {"enabled": True, "max_failures": 3, "window_minutes": 15,
+                                "duration_minutes": 0, "notify_user": True}})
+    f = Failures()
+    u, pw = env.user()
+    parallel_logins(env, u["username"], ["Wrong" + strong_password() for _ in range(8)])
+    f.check(status(env, u["id"]) == "locked", "not locked after 8 parallel failures")
+    locks = events(env.admin, u["id"], "auth.locked")
+    f.check(len(locks) == 1, "auth.locked events: %r" % [event_reason(e) for e in locks])
+    f.check(all(event_reason(e) == "too_many_failed_sign_ins" for e in locks),
+            "lock reasons: %r" % [event_reason(e) for e in locks])
+    env.mail(u["email"], "account_locked")
+    env.smtp.none_for("nobody@example.invalid", wait=1.0)
+    f.check(len(env.mails(u["email"], "account_locked")) == 1,
+            "account_locked mails: %d" % len(env.mails(u["email"], "account_locked")))
+    # a right password in flight: whatever it got, no session survives the lock
+    for trial in range(4):
+        v, vpw = env.user()
+        s = parallel_logins(env, v["username"], ["Wrong" + strong_password() for _ in range(8)],
+                            right=vpw)
+        got = s.login_response.status
+        f.check(got in (200, 401), "trial %d: right password got %s" % (trial, got))
+        if status(env, v["id"]) != "locked":
+            continue
+        if got == 200:
+            f.check(not s.alive(), "trial %d: the right guess's session works while locked" %
+                    trial)
+        r = env.admin.post(upath(v["id"], "/unlock"), {})
+        f.check(r.status == 200, "unlock: " + r.describe())
+        if got == 200:
+            f.check(not s.alive(), "trial %d: the session made while the lock committed "
+                    "works after the unlock" % trial)
+    # the lock until an administrator unlocks does not run out
+    env.advance(20 * MIN)
+    env.smtp.none_for("nobody@example.invalid", wait=1.0)
+    f.check(status(env, u["id"]) == "locked", "the until-unlock lock ran out after 20 minutes")
+    f.run("right password 20 minutes later", check_generic_401,
+          Session(env.server).login(u["username"], pw), "right password, locked")
     f.raise_if_any()

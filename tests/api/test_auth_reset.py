@@ -190,3 +190,53 @@ def test_per_account_rate_limit_keeps_answering_202_without_more_mail(ctx):
         len(extra), limit + 3, limit))
     f.raise_if_any()
 
+
+
+def test_reset_lifts_only_a_time_limited_lockout(ctx):
+    """A completed self-service reset ends a lockout that runs out by itself;
+    a lockout "until an administrator unlocks" (duration 0) stays: no reset
+    mail is sent for it, and a link sent before the lock no longer works."""
+    env = start_auth_server(ctx, extra_args=["--base-url", BASE_URL])
+    f = Failures()
+
+    def lock(u, duration):
+        env.patch_auth({"lockout": {"enabled": True, "max_failures": 2,
+                                    "duration_minutes": duration}})
+        for i in range(2):
+            Session(env.server).login(u["username"], "Wrong" + strong_password())
+        st = env.admin.get("/api/v1/users/%d" % u["id"]).json["status"]
+        expect(st == "locked", "not locked after 2 failures: %s" % st)
+
+    def status(u):
+        return env.admin.get("/api/v1/users/%d" % u["id"]).json["status"]
+
+    # until an administrator unlocks: forgot-password sends nothing
+    u, pw = env.user()
+    lock(u, 0)
+    r = forgot(env, u["email"])
+    f.check(r.status == 202 and r.json == ACCEPTED, "forgot while locked: " + r.describe())
+    f.check(not env.smtp.none_for(u["email"], env.subject_rx("reset"), wait=1.0),
+            "a reset mail was sent for an account locked until an administrator unlocks")
+    # ... and a link sent before the lock does not lift it
+    v, vpw = env.user()
+    forgot(env, v["email"])
+    _, tok = reset_token(env, v)
+    lock(v, 0)
+    new = strong_password()
+    r = do_reset(env, tok, new)
+    f.run("reset of an account locked until unlocked", expect_invalid_token, r,
+          "reset of an account locked until an administrator unlocks")
+    f.check(status(v) == "locked", "the reset lifted the lock: %s" % status(v))
+    f.check(not can_login(env, v, new) and not can_login(env, v, vpw),
+            "signed in while locked until an administrator unlocks")
+    # a time-limited lockout: the reset ends it
+    w, wpw = env.user()
+    lock(w, 15)
+    r = forgot(env, w["email"])
+    _, tok = reset_token(env, w)
+    new = strong_password()
+    r = do_reset(env, tok, new)
+    f.check(r.status == 200, "reset of a time-limited lockout: " + r.describe())
+    f.check(status(w) == "active", "still locked after the reset: %s" % status(w))
+    f.check(can_login(env, w, new), "the new password does not sign in")
+    f.raise_if_any()

@@ -15,7 +15,8 @@ import re
 import urllib.parse
 
 from harness import (AUTH, Failures, Session, check_generic_401, check_problem, event_reason,
-                     events, expect, expect_eq, expect_status, start_auth_server, totp_code)
+                     events, expect, expect_eq, expect_status, start_auth_server, totp_code,
+                     unique_tag)
 
 USERS = "/api/v1/users"
 CODE = re.compile(r"^[0-9a-z]{4}-[0-9a-z]{4}-[0-9a-z]{4}-[0-9a-z]{4}$", re.I)
@@ -235,6 +236,44 @@ def test_policy_everyone_makes_users_enrol_first(ctx):
         f.raise_if_any()
     finally:
         env.patch_auth({"two_factor": {"require": "off"}})
+
+
+def test_policy_roles_counts_roles_held_through_a_group(ctx):
+    """two_factor.require "roles": a role held through a group counts as
+    one held directly (as for the address rules)."""
+    env = env_of(ctx)
+    key = "fin" + unique_tag(6).lower()
+    r = env.admin.post("/api/v1/roles", {"key": key, "name": "Finance " + key,
+                                         "permissions": {}})
+    expect_status(r, 201)
+    env.patch_auth({"two_factor": {"require": "roles", "roles": [key]}})
+    try:
+        direct, dpw = env.user(role=key)
+        member, mpw = env.user()
+        bystander, bpw = env.user()
+        g = env.admin.post("/api/v1/groups", {"name": "Finance team " + key, "roles": [key]})
+        expect_status(g, 201)
+        r = env.admin.post("/api/v1/groups/%d/members" % g.json["id"],
+                           {"user_ids": [member["id"]]})
+        expect_status(r, (200, 204))
+        f = Failures()
+        for label, u, pw, want in (("direct role", direct, dpw, True),
+                                   ("role through a group", member, mpw, True),
+                                   ("no such role", bystander, bpw, False)):
+            s = Session(env.server)
+            r = s.login(u["username"], pw)
+            f.check(r.status == 200 and r.json.get("must_enroll_totp") is want,
+                    "%s: must_enroll_totp should be %s: %s" % (label, want, r.describe()))
+            st = s.get(AUTH + "/totp")
+            f.check(st.status == 200 and st.json.get("required") is want,
+                    "%s: /auth/totp required should be %s: %s" % (label, want, st.describe()))
+            d = env.admin.get(upath(u["id"], "/login-diagnosis"))
+            tf = [c for c in (d.json or {}).get("checks", []) if c.get("check") == "two_factor"]
+            f.check(tf and tf[0].get("ok") is (not want),
+                    "%s: diagnosis two_factor: %r" % (label, tf))
+        f.raise_if_any()
+    finally:
+        env.patch_auth({"two_factor": {"require": "off", "roles": []}})
 
 
 def test_totp_code_generator_matches_rfc_6238(ctx):

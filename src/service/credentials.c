@@ -375,6 +375,22 @@ int rs_cred_status_changed(struct rs_ctx *ctx, struct rs_tx *tx, const struct rs
     return r;
 }
 
+int rs_cred_privilege_changed(struct rs_tx *tx, int64_t user_id, struct rs_error *err)
+{
+    return tx->ctx->store->ops->cred_privilege_bump(tx->conn, &user_id, 1, err);
+}
+
+int rs_cred_privilege_changed_users(struct rs_tx *tx, const int64_t *user_ids, size_t n,
+                                    struct rs_error *err)
+{
+    return tx->ctx->store->ops->cred_privilege_bump(tx->conn, user_ids, n, err);
+}
+
+int rs_cred_privilege_changed_group(struct rs_tx *tx, int64_t group_id, struct rs_error *err)
+{
+    return tx->ctx->store->ops->cred_privilege_bump_group(tx->conn, group_id, err);
+}
+
 int rs_cred_erased(struct rs_ctx *ctx, struct rs_tx *tx, int64_t user_id, struct rs_error *err)
 {
     const struct rs_store_ops *ops = ctx->store->ops;
@@ -658,8 +674,8 @@ static int session_rotate(struct rs_ctx *ctx, struct rs_tx *tx, const struct rs_
         /* Keep the absolute deadline and the device of the session it replaces. */
         struct rs_auth_settings s2 = *s;
         s2.sessions.max_per_user = 0;
-        r = rs_session_create(ctx, tx, &s2, u, flags, old.user_agent, old.expires_at, &fresh,
-                              token, csrf, err);
+        r = rs_session_create(ctx, tx, &s2, u, flags, old.user_agent, old.expires_at, NULL,
+                              ctx->session_epoch, &fresh, token, csrf, err);
     }
     if (r == 0) {
         char aj[96];

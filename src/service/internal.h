@@ -97,6 +97,10 @@ int rs_cred_privilege_changed_users(struct rs_tx *tx, const int64_t *user_ids, s
                                     struct rs_error *err) RS_WUR;
 int rs_cred_privilege_changed_group(struct rs_tx *tx, int64_t group_id,
                                     struct rs_error *err) RS_WUR;
+/* Within tx, after a user's email changed: the email_changed notice to the
+ * old address (none when there was none). */
+int rs_cred_email_changed(struct rs_ctx *ctx, struct rs_tx *tx, const struct rs_user *before,
+                          const struct rs_user *after, struct rs_error *err) RS_WUR;
 /* Erase: sessions, tokens, password, 2FA, recovery codes go. */
 int rs_cred_erased(struct rs_ctx *ctx, struct rs_tx *tx, int64_t user_id,
                    struct rs_error *err) RS_WUR;

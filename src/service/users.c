@@ -475,6 +475,8 @@ int rs_svc_user_update(struct rs_ctx *ctx, int64_t id, struct rs_user *patch, un
     /* Links already sent went to the old address (or name): void them. */
     if (r == 0 && (changed & RS_UF_EMAIL))
         r = ctx->store->ops->token_void_user(tx.conn, id, NULL, rs_ctx_now(ctx), err);
+    if (r == 0 && (changed & RS_UF_EMAIL))
+        r = rs_cred_email_changed(ctx, &tx, &before, &after, err);
     if (r == 0 && (changed & (RS_UF_TYPE | RS_UF_ROLE)))
         r = check_admin_remains(ctx, &tx, &before, err);
     if (r < 0)

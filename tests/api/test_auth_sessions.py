@@ -382,3 +382,24 @@ def test_a_session_from_before_csrf_seeds_keeps_working_through_rotation(ctx):
     r = s.delete(AUTH + "/sessions/987654321")
     f.check(r.status == 404, "old-style CSRF token after the rotation: " + r.describe())
     f.raise_if_any()
+
+
+def test_a_session_that_must_change_its_password_may_end_another_session(ctx):
+    """Forced to change the password, a user may still end a suspicious
+    session of theirs (DELETE /auth/sessions/{id}), and nothing else."""
+    env = auth_env(ctx)
+    u, pw = env.user()
+    tmp = strong_password()
+    r = env.admin.post(upath(u["id"], "/reset-password"), {"method": "temporary",
+                                                          "password": tmp})
+    expect_status(r, 200)
+    suspicious = env.login(u["username"], tmp)  # say, someone else who knows it
+    s = env.login(u["username"], tmp)
+    f = Failures()
+    f.check(s.login_response.json.get("must_change_password") is True, "must change")
+    r = s.delete(AUTH + "/sessions/%d" % sid(suspicious))
+    f.check(r.status == 204, "ending another session while forced to change: " + r.describe())
+    f.check(not suspicious.alive(), "the other session survived")
+    r = s.get(upath(u["id"]))
+    f.check(r.status == 403, "forced to change, read a user record: " + r.describe())
+    f.raise_if_any()

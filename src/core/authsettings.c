@@ -831,12 +831,16 @@ static const struct member notify_members[] = {
     N_BOOL("enabled", "password_changed", enabled[RS_MAIL_PASSWORD_CHANGED]),
     N_BOOL("enabled", "account_locked", enabled[RS_MAIL_ACCOUNT_LOCKED]),
     N_BOOL("enabled", "expiry_notice", enabled[RS_MAIL_EXPIRY_NOTICE]),
+    N_BOOL("enabled", "two_factor_changed", enabled[RS_MAIL_TWO_FACTOR_CHANGED]),
+    N_BOOL("enabled", "email_changed", enabled[RS_MAIL_EMAIL_CHANGED]),
     N_FN("templates", "invite", m_template, RS_MAIL_INVITE),
     N_FN("templates", "welcome", m_template, RS_MAIL_WELCOME),
     N_FN("templates", "reset", m_template, RS_MAIL_RESET),
     N_FN("templates", "password_changed", m_template, RS_MAIL_PASSWORD_CHANGED),
     N_FN("templates", "account_locked", m_template, RS_MAIL_ACCOUNT_LOCKED),
     N_FN("templates", "expiry_notice", m_template, RS_MAIL_EXPIRY_NOTICE),
+    N_FN("templates", "two_factor_changed", m_template, RS_MAIL_TWO_FACTOR_CHANGED),
+    N_FN("templates", "email_changed", m_template, RS_MAIL_EMAIL_CHANGED),
     N_FN("templates", "test", m_template, RS_MAIL_TEST),
 };
 

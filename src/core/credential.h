@@ -24,12 +24,22 @@ struct rs_credential {
     int64_t totp_last_step;
     char *ip_ranges;            /* JSON array text, "[]" none */
     int64_t expiry_notice_at;
+    /* Bumped by every change of the user's type, roles or groups (and their
+     * groups' roles); a session made at another epoch is rotated. Read only:
+     * cred_get fills it, cred_put leaves the stored one. */
+    int64_t privilege_epoch;
 };
 /* The state of a user with no stored row: every field zero, strings "" and "[]". */
 void rs_credential_init(struct rs_credential *c, int64_t user_id);
 void rs_credential_release(struct rs_credential *c);
 
 enum rs_session_flag { RS_SESSION_MUST_CHANGE = 1u << 0, RS_SESSION_MUST_ENROLL = 1u << 1 };
+
+/* A session's CSRF seed: 64 hex characters of random (new sessions), "="
+ * followed by the CSRF token itself (a session from before migration 0007
+ * that was rotated: its token is kept), or "" (a session from before 0007:
+ * the CSRF token derives from the session token). */
+#define RS_CSRF_SEED_MAX 72
 
 struct rs_session {
     int64_t id;
@@ -39,6 +49,9 @@ struct rs_session {
     char *ip;         /* owned */
     char *user_agent; /* owned */
     unsigned flags;
+    char csrf_seed[RS_CSRF_SEED_MAX];
+    int64_t privilege_epoch; /* the user's privilege epoch when the session was made */
+    int64_t user_epoch;      /* find and get only: the user's privilege epoch now */
 };
 void rs_session_release(struct rs_session *s);
 void rs_sessions_free(struct rs_session *items, size_t n);

@@ -13,6 +13,8 @@ static const char *const kind_names[RS_MAIL_KIND_COUNT] = {
     [RS_MAIL_PASSWORD_CHANGED] = "password_changed",
     [RS_MAIL_ACCOUNT_LOCKED] = "account_locked",
     [RS_MAIL_EXPIRY_NOTICE] = "expiry_notice",
+    [RS_MAIL_TWO_FACTOR_CHANGED] = "two_factor_changed",
+    [RS_MAIL_EMAIL_CHANGED] = "email_changed",
     [RS_MAIL_TEST] = "test",
 };
 
@@ -24,6 +26,9 @@ static const char *const vars_reset[] = {COMMON_VARS, "link", "expires_minutes",
 static const char *const vars_changed[] = {COMMON_VARS, "changed_at", "ip", NULL};
 static const char *const vars_locked[] = {COMMON_VARS, "locked_until", "failed_attempts", NULL};
 static const char *const vars_expiry[] = {COMMON_VARS, "expires_at", "days_left", NULL};
+static const char *const vars_2fa[] = {COMMON_VARS, "change", "changed_at", "ip", NULL};
+static const char *const vars_email[] = {COMMON_VARS, "old_email", "new_email", "changed_at",
+                                         NULL};
 static const char *const vars_test[] = {COMMON_VARS, NULL};
 
 static const char *const *const kind_vars[RS_MAIL_KIND_COUNT] = {
@@ -33,6 +38,8 @@ static const char *const *const kind_vars[RS_MAIL_KIND_COUNT] = {
     [RS_MAIL_PASSWORD_CHANGED] = vars_changed,
     [RS_MAIL_ACCOUNT_LOCKED] = vars_locked,
     [RS_MAIL_EXPIRY_NOTICE] = vars_expiry,
+    [RS_MAIL_TWO_FACTOR_CHANGED] = vars_2fa,
+    [RS_MAIL_EMAIL_CHANGED] = vars_email,
     [RS_MAIL_TEST] = vars_test,
 };
 
@@ -43,6 +50,8 @@ static const char *const default_subjects[RS_MAIL_KIND_COUNT] = {
     [RS_MAIL_PASSWORD_CHANGED] = "Your roster password was changed",
     [RS_MAIL_ACCOUNT_LOCKED] = "Your roster account is locked",
     [RS_MAIL_EXPIRY_NOTICE] = "Your roster password expires in {{days_left}} days",
+    [RS_MAIL_TWO_FACTOR_CHANGED] = "Two-factor sign-in on your roster account changed",
+    [RS_MAIL_EMAIL_CHANGED] = "The email address of your roster account was changed",
     [RS_MAIL_TEST] = "roster test message",
 };
 
@@ -107,6 +116,26 @@ static const char *const default_bodies[RS_MAIL_KIND_COUNT] = {
         "\n"
         "Sign in and choose a new password before then to keep your access without "
         "interruption.\n",
+    [RS_MAIL_TWO_FACTOR_CHANGED] =
+        "Hello {{first_name}},\n"
+        "\n"
+        "On your roster account {{username}}: {{change}}, at {{changed_at}} from the address "
+        "{{ip}}.\n"
+        "\n"
+        "If this was you (or your administrator at your request), there is nothing more to "
+        "do.\n"
+        "\n"
+        "If it was not, someone may have access to your account: change your password and "
+        "tell your administrator straight away.\n",
+    [RS_MAIL_EMAIL_CHANGED] =
+        "Hello {{first_name}},\n"
+        "\n"
+        "The email address of your roster account {{username}} was changed at {{changed_at}} "
+        "from {{old_email}} to {{new_email}}. This is the last message sent to this "
+        "address.\n"
+        "\n"
+        "If you did not ask for this, tell your administrator straight away: password "
+        "resets now go to the new address.\n",
     [RS_MAIL_TEST] =
         "This is a test message from roster.\n"
         "\n"

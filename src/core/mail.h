@@ -17,6 +17,8 @@ enum rs_mail_kind {
     RS_MAIL_PASSWORD_CHANGED,
     RS_MAIL_ACCOUNT_LOCKED,
     RS_MAIL_EXPIRY_NOTICE,
+    RS_MAIL_TWO_FACTOR_CHANGED,
+    RS_MAIL_EMAIL_CHANGED,
     RS_MAIL_TEST,
     RS_MAIL_KIND_COUNT
 };
@@ -27,7 +29,8 @@ enum rs_mail_kind {
 #define RS_MAIL_MESSAGE_MAX (1 << 20) /* bytes of a rendered subject + body */
 
 /* "invite", "welcome", "reset", "password_changed", "account_locked",
- * "expiry_notice", "test"; NULL for a value out of range. */
+ * "expiry_notice", "two_factor_changed", "email_changed", "test"; NULL for a
+ * value out of range. */
 const char *rs_mail_kind_name(enum rs_mail_kind k);
 /* The kind named s; -1 if none. */
 int rs_mail_kind_parse(const char *s, enum rs_mail_kind *ret) RS_WUR;
@@ -36,8 +39,10 @@ int rs_mail_kind_parse(const char *s, enum rs_mail_kind *ret) RS_WUR;
  * username, first_name, last_name, email, product, base_url. Plus
  * invite: link, expires_at; welcome: sign_in_url; reset: link,
  * expires_minutes; password_changed: changed_at, ip; account_locked:
- * locked_until, failed_attempts; expiry_notice: expires_at, days_left.
- * test: only the common ones. */
+ * locked_until, failed_attempts; expiry_notice: expires_at, days_left;
+ * two_factor_changed: change (what happened, in words), changed_at, ip;
+ * email_changed (sent to the old address): old_email, new_email,
+ * changed_at. test: only the common ones. */
 const char *const *rs_mail_variables(enum rs_mail_kind k);
 
 /* The built-in templates (static strings). */

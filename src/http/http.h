@@ -193,6 +193,10 @@ int rs_h_outbox_list(struct rs_call *call);
 /* Builds the session cookie's Set-Cookie value (respond.c): token NULL
  * clears it. */
 char *rs_session_cookie(const char *token, bool secure, int max_age_s);
+/* After session authentication: when the session was rotated (its user's
+ * privileges changed), sets the new session's cookie on the answer and
+ * wipes the token from the context. */
+void rs_call_session_rotated(struct rs_call *call);
 int rs_h_healthz(struct rs_call *call);
 int rs_h_metrics(struct rs_call *call);
 

@@ -1,5 +1,6 @@
 /* respond.c: shaping handler results and RFC 9457 problem bodies. */
 #include <errno.h>
+#include <sodium.h>
 
 #include "codec.h"
 #include "http.h"
@@ -142,4 +143,16 @@ char *rs_session_cookie(const char *token, bool secure, int max_age_s)
         snprintf(buf, sizeof(buf), "__Host-roster_session=%s; Path=/; HttpOnly; SameSite=Strict%s",
                  token, secure ? "; Secure" : "");
     return rs_xstrdup(buf);
+}
+
+void rs_call_session_rotated(struct rs_call *call)
+{
+    if (!call->ctx.session_token_new[0])
+        return;
+    if (call->set_cookie) {
+        sodium_memzero(call->set_cookie, strlen(call->set_cookie));
+        free(call->set_cookie);
+    }
+    call->set_cookie = rs_session_cookie(call->ctx.session_token_new, call->ctx.secure, 0);
+    sodium_memzero(call->ctx.session_token_new, sizeof(call->ctx.session_token_new));
 }

@@ -713,6 +713,7 @@ static int call_authenticate(struct rs_call *call)
                                             state_changing, &call->touch_session, &call->err);
         if (r < 0)
             return r;
+        rs_call_session_rotated(call);
         if ((call->ctx.session_flags & RS_SESSION_MUST_CHANGE) &&
             !(route->flags & RS_ROUTE_PW_OK))
             return session_refuse(call, "password_change_required",
@@ -775,8 +776,11 @@ static int route_allows(struct rs_call *call)
 static void call_execute(struct rs_call *call, bool on_pool)
 {
     const struct rs_route *route = call->route;
+    call->ctx.on_loop = !on_pool;
     if (!(route->flags & RS_ROUTE_PUBLIC)) {
         int r = call_authenticate(call);
+        if (r < 0 && call->ctx.retry_on_pool)
+            return; /* a session to rotate: the caller queues the call */
         if (r < 0) {
             rs_call_fail(call, r);
             call->touch_key = call->touch_session = false;
@@ -1169,6 +1173,13 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
         return 0;
     }
     call_execute(call, false);
+    if (call->ctx.retry_on_pool) {
+        call->ctx.retry_on_pool = false;
+        rs_ctx_release(&call->ctx);
+        rs_error_init(&call->err);
+        queue_job(w, req, call, route_idx, start);
+        return 0;
+    }
     respond_call(w, req, call, route_idx, start);
     if (call->touch_key || call->touch_session)
         queue_touch(w, call);

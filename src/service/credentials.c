@@ -250,6 +250,33 @@ static int queue_password_changed(struct rs_ctx *ctx, struct rs_tx *tx, const st
     return rs_outbox_queue(tx, RS_MAIL_PASSWORD_CHANGED, u, extra, err);
 }
 
+/* Security notice: the user's 2FA changed (change says how, in words). */
+static int queue_two_factor_changed(struct rs_ctx *ctx, struct rs_tx *tx, const struct rs_user *u,
+                                    const char *change, struct rs_error *err)
+{
+    char when[RS_TIME_STR_MAX];
+    rs_time_format(rs_ctx_now(ctx), when);
+    const char *extra[] = {"change", change, "changed_at", when, "ip",
+                           ctx->client_ip[0] ? ctx->client_ip : "an administrator's console",
+                           NULL};
+    return rs_outbox_queue(tx, RS_MAIL_TWO_FACTOR_CHANGED, u, extra, err);
+}
+
+int rs_cred_email_changed(struct rs_ctx *ctx, struct rs_tx *tx, const struct rs_user *before,
+                          const struct rs_user *after, struct rs_error *err)
+{
+    if (!before->email || !before->email[0])
+        return 0;
+    /* To the old address: whoever held it should know it no longer gets
+     * the account's mail (reset links among them). */
+    char when[RS_TIME_STR_MAX];
+    rs_time_format(rs_ctx_now(ctx), when);
+    const char *extra[] = {"old_email", before->email, "new_email",
+                           after->email && after->email[0] ? after->email : "(none)",
+                           "changed_at", when, NULL};
+    return rs_outbox_queue(tx, RS_MAIL_EMAIL_CHANGED, before, extra, err);
+}
+
 /* --- creation options (users.c calls these) --- */
 
 void rs_new_credential_release(struct rs_new_credential *nc)
@@ -373,6 +400,22 @@ int rs_cred_status_changed(struct rs_ctx *ctx, struct rs_tx *tx, const struct rs
     }
     rs_credential_release(&cr);
     return r;
+}
+
+int rs_cred_privilege_changed(struct rs_tx *tx, int64_t user_id, struct rs_error *err)
+{
+    return tx->ctx->store->ops->cred_privilege_bump(tx->conn, &user_id, 1, err);
+}
+
+int rs_cred_privilege_changed_users(struct rs_tx *tx, const int64_t *user_ids, size_t n,
+                                    struct rs_error *err)
+{
+    return tx->ctx->store->ops->cred_privilege_bump(tx->conn, user_ids, n, err);
+}
+
+int rs_cred_privilege_changed_group(struct rs_tx *tx, int64_t group_id, struct rs_error *err)
+{
+    return tx->ctx->store->ops->cred_privilege_bump_group(tx->conn, group_id, err);
 }
 
 int rs_cred_erased(struct rs_ctx *ctx, struct rs_tx *tx, int64_t user_id, struct rs_error *err)
@@ -658,8 +701,8 @@ static int session_rotate(struct rs_ctx *ctx, struct rs_tx *tx, const struct rs_
         /* Keep the absolute deadline and the device of the session it replaces. */
         struct rs_auth_settings s2 = *s;
         s2.sessions.max_per_user = 0;
-        r = rs_session_create(ctx, tx, &s2, u, flags, old.user_agent, old.expires_at, &fresh,
-                              token, csrf, err);
+        r = rs_session_create(ctx, tx, &s2, u, flags, old.user_agent, old.expires_at, NULL,
+                              ctx->session_epoch, &fresh, token, csrf, err);
     }
     if (r == 0) {
         char aj[96];
@@ -1216,6 +1259,8 @@ int rs_svc_totp_confirm(struct rs_ctx *ctx, const char *code, json_t **ret, char
         r = session_rotate(ctx, &tx, &m.s, &m.u, ctx->session_flags & ~RS_SESSION_MUST_ENROLL,
                            ret_token, ret_csrf, err);
     if (r == 0)
+        r = queue_two_factor_changed(ctx, &tx, &m.u, "two-factor sign-in was turned on", err);
+    if (r == 0)
         r = rs_tx_audit(&tx, "auth.totp_enabled", "user", m.u.id, NULL, NULL, NULL, err);
     if (r < 0) {
         json_decref(codes);
@@ -1273,6 +1318,11 @@ int rs_svc_totp_disable(struct rs_ctx *ctx, const char *password, const char *co
     }
     if (r == 0)
         r = ctx->store->ops->recovery_set(tx.conn, m.u.id, NULL, 0, err);
+    /* Another device signed in with the second factor need not keep it. */
+    if (r == 0)
+        r = rs_sessions_end_user(ctx, &tx, m.u.id, ctx->session_id, "totp_disabled", NULL, err);
+    if (r == 0)
+        r = queue_two_factor_changed(ctx, &tx, &m.u, "two-factor sign-in was turned off", err);
     if (r == 0)
         r = rs_tx_audit(&tx, "auth.totp_disabled", "user", m.u.id, NULL, NULL, "by_user", err);
     if (r < 0) {
@@ -1301,6 +1351,10 @@ int rs_svc_totp_recovery_codes(struct rs_ctx *ctx, const char *password, json_t 
     if (r < 0)
         goto out;
     r = recovery_new(ctx, &tx, m.u.id, &codes, err);
+    if (r == 0)
+        r = queue_two_factor_changed(ctx, &tx, &m.u,
+                                     "new recovery codes were made (the old ones no longer work)",
+                                     err);
     if (r == 0)
         r = rs_tx_audit(&tx, "auth.recovery_codes_renewed", "user", m.u.id, NULL, NULL, NULL,
                         err);
@@ -1384,6 +1438,9 @@ int rs_svc_totp_reset(struct rs_ctx *ctx, int64_t user_id, struct rs_error *err)
         r = ctx->store->ops->recovery_set(tx.conn, user_id, NULL, 0, err);
     if (r == 0)
         r = rs_sessions_end_user(ctx, &tx, user_id, 0, "totp_reset", NULL, err);
+    if (r == 0)
+        r = queue_two_factor_changed(ctx, &tx, &u,
+                                     "an administrator removed your two-factor sign-in", err);
     if (r == 0)
         r = rs_tx_audit(&tx, "auth.totp_disabled", "user", user_id, NULL, NULL, "by_admin", err);
     return admin_end(&tx, &u, &cr, r, err);

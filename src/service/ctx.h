@@ -32,10 +32,21 @@ struct rs_ctx {
      * resolved), "" for the CLI; and whether the request came over TLS. */
     char client_ip[46];
     bool secure;
-    /* Set by rs_svc_authenticate_session: the session the caller uses (0: none). */
+    /* Set by the front end: the call runs on an event loop, which may read
+     * but never takes the writer. */
+    bool on_loop;
+    /* Set by rs_svc_authenticate_session: the session the caller uses (0:
+     * none), its flags and CSRF token, and the privilege epoch they were
+     * decided at. */
     int64_t session_id;
     unsigned session_flags;
     char session_csrf[65];
+    int64_t session_epoch;
+    /* Also set by it when it replaced the session (privileges changed): the
+     * new token, for the front end's Set-Cookie (which then wipes it); or,
+     * on a loop, retry_on_pool: run the call again on the pool to rotate. */
+    char session_token_new[48];
+    bool retry_on_pool;
     /* Connections held for this call; released by rs_ctx_release(). */
     struct rs_conn *rconn;
 };

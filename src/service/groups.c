@@ -146,6 +146,8 @@ static int save_group(struct rs_ctx *ctx, int64_t id, json_t *body, int64_t expe
     if (r == 0 && roles_changed && have_old)
         r = rs_tx_access_changed(&tx, err);
     if (r == 0 && roles_changed && have_old)
+        r = rs_cred_privilege_changed_group(&tx, g.id, err);
+    if (r == 0 && roles_changed && have_old)
         r = rs_svc_check_admin_remains(ctx, &tx, g.name, err);
     if (r == 0)
         r = rs_tx_commit(&tx, err);
@@ -187,6 +189,8 @@ int rs_svc_group_delete(struct rs_ctx *ctx, int64_t id, struct rs_error *err)
         r = not_found(err, id);
     if (r == 0) {
         r = check_roles_revocable(ctx, &tx, old.roles, NULL, "roles", err);
+        if (r == 0)
+            r = rs_cred_privilege_changed_group(&tx, id, err); /* before the members go */
         if (r == 0)
             r = ctx->store->ops->group_delete(tx.conn, id, err);
         if (r == 0) {
@@ -239,6 +243,8 @@ int rs_svc_group_members_add(struct rs_ctx *ctx, int64_t id, const int64_t *user
     }
     if (r == 0)
         r = rs_tx_access_changed(&tx, err);
+    if (r == 0)
+        r = rs_cred_privilege_changed_users(&tx, user_ids, n, err);
     if (have_g)
         rs_group_release(&g);
     if (r == 0)
@@ -278,6 +284,8 @@ int rs_svc_group_member_remove(struct rs_ctx *ctx, int64_t id, int64_t user_id,
     }
     if (r == 0)
         r = rs_tx_access_changed(&tx, err);
+    if (r == 0)
+        r = rs_cred_privilege_changed(&tx, user_id, err);
     if (r == 0) {
         char who[64];
         snprintf(who, sizeof(who), "user %lld", (long long)user_id);

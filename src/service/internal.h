@@ -96,6 +96,20 @@ int rs_cred_created(struct rs_ctx *ctx, struct rs_tx *tx, const struct rs_user *
 /* After a status change: sessions end unless active; an unlock clears the lockout. */
 int rs_cred_status_changed(struct rs_ctx *ctx, struct rs_tx *tx, const struct rs_user *before,
                            const struct rs_user *after, struct rs_error *err) RS_WUR;
+/* Within tx, beside rs_tx_access_changed: the user's privileges (type,
+ * primary or secondary roles, groups, a group's roles) change, so each of
+ * their sessions gets a new id on its next request, with the sign-in policy
+ * (2FA) applied again. _users: each listed user; _group: every member of
+ * the group (call it before members or the group are removed). */
+int rs_cred_privilege_changed(struct rs_tx *tx, int64_t user_id, struct rs_error *err) RS_WUR;
+int rs_cred_privilege_changed_users(struct rs_tx *tx, const int64_t *user_ids, size_t n,
+                                    struct rs_error *err) RS_WUR;
+int rs_cred_privilege_changed_group(struct rs_tx *tx, int64_t group_id,
+                                    struct rs_error *err) RS_WUR;
+/* Within tx, after a user's email changed: the email_changed notice to the
+ * old address (none when there was none). */
+int rs_cred_email_changed(struct rs_ctx *ctx, struct rs_tx *tx, const struct rs_user *before,
+                          const struct rs_user *after, struct rs_error *err) RS_WUR;
 /* Erase: sessions, tokens, password, 2FA, recovery codes go. */
 int rs_cred_erased(struct rs_ctx *ctx, struct rs_tx *tx, int64_t user_id,
                    struct rs_error *err) RS_WUR;

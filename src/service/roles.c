@@ -305,6 +305,8 @@ int rs_svc_user_roles_set(struct rs_ctx *ctx, int64_t user_id, const char *prima
     if (r == 0)
         r = rs_tx_access_changed(&tx, err);
     if (r == 0)
+        r = rs_cred_privilege_changed(&tx, user_id, err);
+    if (r == 0)
         r = rs_tx_commit(&tx, err);
     else
         rs_tx_abort(&tx);

@@ -21,6 +21,9 @@
 #include "session_internal.h"
 
 #define TOUCH_INTERVAL_MS 60000
+/* After a rotation, requests sent in parallel with the old token still
+ * authenticate (as the new session, without a new cookie) this long. */
+#define RS_SESSION_GRACE_MS 10000
 #define FAILED "invalid credentials"
 
 void rs_login_out_release(struct rs_login_out *o)
@@ -30,10 +33,24 @@ void rs_login_out_release(struct rs_login_out *o)
     sodium_memzero(o->token, sizeof(o->token));
 }
 
-/* The CSRF token of a session: derived from its secret, so nothing to store. */
-void rs_session_csrf(const char *token, char out[RS_HASH_HEX])
+/* The CSRF token of a session: a keyed hash of its random seed (so rotating
+ * the session token keeps it); see RS_CSRF_SEED_MAX for the older forms. */
+void rs_session_csrf(const char *seed, const char *token, char out[RS_HASH_HEX])
 {
-    rs_keyed_hash("csrf", token, strlen(token), out);
+    if (seed[0] == '=')
+        rs_strlcpy(out, seed + 1, RS_HASH_HEX);
+    else if (seed[0])
+        rs_keyed_hash("csrf", seed, strlen(seed), out);
+    else
+        rs_keyed_hash("csrf", token, strlen(token), out);
+}
+
+static void csrf_seed_new(struct rs_ctx *ctx, char out[RS_CSRF_SEED_MAX])
+{
+    unsigned char raw[32];
+    ctx->random(raw, sizeof(raw));
+    sodium_bin2hex(out, RS_CSRF_SEED_MAX, raw, sizeof(raw));
+    sodium_memzero(raw, sizeof(raw));
 }
 
 static int64_t minutes(int m)
@@ -106,8 +123,9 @@ bool rs_totp_required(struct rs_ctx *ctx, struct rs_conn *c, const struct rs_aut
  * end first), stores the token's hash, returns the token and CSRF token. */
 int rs_session_create(struct rs_ctx *ctx, struct rs_tx *tx, const struct rs_auth_settings *s,
                       const struct rs_user *u, unsigned flags, const char *user_agent,
-                      int64_t expires_at, struct rs_session *ret, char token[48],
-                      char csrf[RS_HASH_HEX], struct rs_error *err)
+                      int64_t expires_at, const char *csrf_seed, int64_t epoch,
+                      struct rs_session *ret, char token[48], char csrf[RS_HASH_HEX],
+                      struct rs_error *err)
 {
     const struct rs_store_ops *ops = ctx->store->ops;
     int64_t now = rs_ctx_now(ctx);
@@ -143,6 +161,11 @@ int rs_session_create(struct rs_ctx *ctx, struct rs_tx *tx, const struct rs_auth
     se.ip = rs_xstrdup(ctx->client_ip);
     se.user_agent = rs_xstrdup(user_agent ? user_agent : "");
     se.flags = flags;
+    if (csrf_seed && csrf_seed[0])
+        rs_strlcpy(se.csrf_seed, csrf_seed, sizeof(se.csrf_seed));
+    else
+        csrf_seed_new(ctx, se.csrf_seed);
+    se.privilege_epoch = epoch;
     r = ops->session_insert(tx->conn, &se, err);
     if (r < 0) {
         rs_session_release(&se);
@@ -150,7 +173,7 @@ int rs_session_create(struct rs_ctx *ctx, struct rs_tx *tx, const struct rs_auth
         return r;
     }
     rs_strlcpy(token, tok, 48);
-    rs_session_csrf(tok, csrf);
+    rs_session_csrf(se.csrf_seed, tok, csrf);
     sodium_memzero(tok, sizeof(tok));
     *ret = se;
     return 0;
@@ -632,8 +655,8 @@ static int record_success(struct rs_ctx *ctx, struct attempt *a, const struct rs
     r = ops->cred_put(tx.conn, &cr, err);
     rs_credential_release(&cr);
     if (r == 0)
-        r = rs_session_create(ctx, &tx, &a->s, &a->u, flags, in->user_agent, 0, &ret->session,
-                              ret->token, ret->csrf, err);
+        r = rs_session_create(ctx, &tx, &a->s, &a->u, flags, in->user_agent, 0, NULL,
+                              a->cr.privilege_epoch, &ret->session, ret->token, ret->csrf, err);
     if (r == 0)
         r = ops->user_set_last_login(tx.conn, a->u.id, now, err);
     if (r == 0) {
@@ -728,6 +751,123 @@ static int refuse(struct rs_error *err, const char *why)
     return rs_error_set(err, RS_EUNAUTHENTICATED, "sign in again: your session has ended");
 }
 
+/* Inside tx: replaces session se (its user's privileges changed since it
+ * was made) by a new one: new id and token, same expiry, device and CSRF
+ * seed, flags decided again under the current policy at the user's current
+ * epoch. A request still carrying the old token maps to the new session
+ * for RS_SESSION_GRACE_MS. -RS_ENOTFOUND (bare) when se is gone: a parallel
+ * request rotated (or something ended) it first. */
+static int privilege_rotate(struct rs_ctx *ctx, const struct rs_session *se, const char *token,
+                            const struct rs_user *u, struct rs_error *err)
+{
+    const struct rs_store_ops *ops = ctx->store->ops;
+    struct rs_auth_settings s;
+    struct rs_credential cr;
+    /* Decide the flags first, on a read connection (the writer must not wait
+     * on a reader): the epoch is read before what it stands for, so a change
+     * committed meanwhile leaves the new session stale and rotates it again. */
+    struct rs_conn *c = rs_ctx_read_conn(ctx, err);
+    if (!c)
+        return -RS_EUNAVAILABLE;
+    int r = rs_auth_settings_load(ctx, c, &s, err);
+    if (r < 0)
+        return r;
+    r = ops->cred_get(c, u->id, &cr, err);
+    if (r == -RS_ENOTFOUND) {
+        rs_error_init(err);
+        rs_credential_init(&cr, u->id);
+        r = 0;
+    }
+    if (r < 0) {
+        rs_auth_settings_release(&s);
+        return r;
+    }
+    int64_t now = rs_ctx_now(ctx), epoch = cr.privilege_epoch;
+    unsigned flags = 0;
+    if (cr.must_change || rs_password_expired(&s, &cr, now))
+        flags |= RS_SESSION_MUST_CHANGE;
+    if (!cr.totp_secret[0] && rs_totp_required(ctx, c, &s, u))
+        flags |= RS_SESSION_MUST_ENROLL;
+    rs_credential_release(&cr);
+    rs_ctx_release(ctx);
+
+    /* A seed from before migration 0007 is the token itself: keep its CSRF
+     * token instead, so pages holding it go on working. */
+    char seed[RS_CSRF_SEED_MAX];
+    if (se->csrf_seed[0]) {
+        rs_strlcpy(seed, se->csrf_seed, sizeof(seed));
+    } else {
+        seed[0] = '=';
+        rs_session_csrf("", token, seed + 1);
+    }
+    struct rs_tx tx;
+    struct rs_session fresh;
+    char tok[48], csrf[RS_HASH_HEX];
+    bool made = false;
+    r = rs_tx_begin(ctx, &tx, err);
+    if (r < 0)
+        goto out;
+    /* Locks the old row (PostgreSQL) and tells whether it is still there. */
+    r = ops->session_set_flags(tx.conn, se->id, se->flags, err);
+    if (r == 0) {
+        struct rs_auth_settings s2 = s;
+        s2.sessions.max_per_user = 0; /* a replacement, not one more */
+        r = rs_session_create(ctx, &tx, &s2, u, flags, se->user_agent, se->expires_at, seed,
+                              epoch, &fresh, tok, csrf, err);
+        made = r == 0;
+    }
+    if (r == 0)
+        r = ops->session_successor_put(tx.conn, se->token_hash, se->id, fresh.id,
+                                       now + RS_SESSION_GRACE_MS, err);
+    if (r == 0)
+        r = ops->session_delete(tx.conn, se->id, err);
+    if (r == 0) {
+        char aj[128];
+        snprintf(aj, sizeof(aj), "{\"old_session_id\":%lld,\"session_id\":%lld}",
+                 (long long)se->id, (long long)fresh.id);
+        r = rs_tx_audit(&tx, "auth.session_rotated", "user", u->id, NULL, aj, "privilege_change",
+                        err);
+    }
+    if (r < 0) {
+        rs_tx_abort(&tx);
+        goto out;
+    }
+    r = rs_tx_commit(&tx, err);
+    if (r < 0)
+        goto out;
+    ctx->session_id = fresh.id;
+    ctx->session_flags = flags;
+    ctx->session_epoch = epoch;
+    rs_strlcpy(ctx->session_csrf, csrf, sizeof(ctx->session_csrf));
+    rs_strlcpy(ctx->session_token_new, tok, sizeof(ctx->session_token_new));
+out:
+    if (made)
+        rs_session_release(&fresh);
+    sodium_memzero(tok, sizeof(tok));
+    sodium_memzero(seed, sizeof(seed));
+    rs_auth_settings_release(&s);
+    return r;
+}
+
+/* The session a token stands for: its own, or within the grace after a
+ * rotation the one that replaced it (*ret_mapped). */
+static int session_of_token(struct rs_ctx *ctx, struct rs_conn *c, const char *hash,
+                            struct rs_session *ret, bool *ret_mapped, struct rs_error *err)
+{
+    const struct rs_store_ops *ops = ctx->store->ops;
+    *ret_mapped = false;
+    int r = ops->session_find(c, hash, ret, err);
+    if (r != -RS_ENOTFOUND)
+        return r;
+    int64_t id = 0;
+    r = ops->session_successor_find(c, hash, rs_ctx_now(ctx), &id, err);
+    if (r == 0) {
+        r = ops->session_get(c, id, ret, err);
+        *ret_mapped = r == 0;
+    }
+    return r;
+}
+
 int rs_svc_authenticate_session(struct rs_ctx *ctx, const char *token, const char *csrf,
                                 bool state_changing, bool *ret_touch, struct rs_error *err)
 {
@@ -736,73 +876,102 @@ int rs_svc_authenticate_session(struct rs_ctx *ctx, const char *token, const cha
         return refuse(err, "malformed session token");
     char hash[RS_HASH_HEX];
     rs_token_hash(token, len, hash);
-    struct rs_conn *c = rs_ctx_read_conn(ctx, err);
-    if (!c)
-        return -RS_EUNAVAILABLE;
     const struct rs_store_ops *ops = ctx->store->ops;
-    struct rs_session se;
-    int r = ops->session_find(c, hash, &se, err);
-    if (r == -RS_ENOTFOUND) {
-        rs_error_init(err);
-        return refuse(err, "unknown session");
-    }
-    if (r < 0)
-        return r;
-    int64_t now = rs_ctx_now(ctx);
-    int idle = rs_session_idle_minutes(ctx, c);
-    struct rs_user u;
-    if (se.expires_at <= now || se.last_seen_at + minutes(idle) <= now) {
-        rs_session_release(&se);
-        return refuse(err, "session expired");
-    }
-    r = ops->user_get(c, se.user_id, &u, err);
-    if (r < 0) {
-        rs_session_release(&se);
+    ctx->session_token_new[0] = '\0';
+    /* A second pass when a parallel request rotated the session first. */
+    for (int pass = 0;; pass++) {
+        struct rs_conn *c = rs_ctx_read_conn(ctx, err);
+        if (!c)
+            return -RS_EUNAVAILABLE;
+        struct rs_session se;
+        bool mapped = false;
+        int r = session_of_token(ctx, c, hash, &se, &mapped, err);
         if (r == -RS_ENOTFOUND) {
             rs_error_init(err);
-            return refuse(err, "session of a missing user");
+            return refuse(err, "unknown session");
         }
-        return r;
-    }
-    if (u.status != RS_STATUS_ACTIVE || u.type == RS_USER_API) {
-        rs_session_release(&se);
-        rs_user_release(&u);
-        return refuse(err, "session user is not active");
-    }
-    /* Address ranges hold for the whole session, not only at sign-in. */
-    if (ctx->client_ip[0]) {
-        bool allowed = true;
-        r = rs_svc_ip_allowed(ctx, u.id, ctx->client_ip, &allowed, err);
-        if (r < 0 || !allowed) {
+        if (r < 0)
+            return r;
+        int64_t now = rs_ctx_now(ctx);
+        int idle = rs_session_idle_minutes(ctx, c);
+        struct rs_user u;
+        if (se.expires_at <= now || se.last_seen_at + minutes(idle) <= now) {
+            rs_session_release(&se);
+            return refuse(err, "session expired");
+        }
+        r = ops->user_get(c, se.user_id, &u, err);
+        if (r < 0) {
+            rs_session_release(&se);
+            if (r == -RS_ENOTFOUND) {
+                rs_error_init(err);
+                return refuse(err, "session of a missing user");
+            }
+            return r;
+        }
+        if (u.status != RS_STATUS_ACTIVE || u.type == RS_USER_API) {
             rs_session_release(&se);
             rs_user_release(&u);
-            return r < 0 ? r : refuse(err, "client address outside the allowed ranges");
+            return refuse(err, "session user is not active");
         }
-    }
-    if (state_changing) {
+        /* Address ranges hold for the whole session, not only at sign-in. */
+        if (ctx->client_ip[0]) {
+            bool allowed = true;
+            r = rs_svc_ip_allowed(ctx, u.id, ctx->client_ip, &allowed, err);
+            if (r < 0 || !allowed) {
+                rs_session_release(&se);
+                rs_user_release(&u);
+                return r < 0 ? r : refuse(err, "client address outside the allowed ranges");
+            }
+        }
         char want[RS_HASH_HEX];
-        rs_session_csrf(token, want);
-        if (!csrf || strlen(csrf) != RS_HASH_HEX - 1 ||
-            sodium_memcmp(want, csrf, RS_HASH_HEX - 1) != 0) {
+        rs_session_csrf(se.csrf_seed, token, want);
+        if (state_changing && (!csrf || strlen(csrf) != RS_HASH_HEX - 1 ||
+                               sodium_memcmp(want, csrf, RS_HASH_HEX - 1) != 0)) {
             rs_session_release(&se);
             rs_user_release(&u);
             rs_error_log(err, "missing or wrong CSRF token");
             return rs_error_field(err, RS_EFORBIDDEN, "X-CSRF-Token", "csrf",
                                   "this request needs the X-CSRF-Token header of your session");
         }
+        ctx->actor.user_id = u.id;
+        rs_strlcpy(ctx->actor.username, u.username, sizeof(ctx->actor.username));
+        ctx->actor.type = u.type;
+        ctx->actor.apikey_id = 0;
+        ctx->session_id = se.id;
+        ctx->session_flags = se.flags;
+        ctx->session_epoch = se.privilege_epoch;
+        rs_strlcpy(ctx->session_csrf, want, sizeof(ctx->session_csrf));
+        *ret_touch = !mapped && now - se.last_seen_at >= TOUCH_INTERVAL_MS;
+        if (se.privilege_epoch == se.user_epoch) {
+            rs_session_release(&se);
+            rs_user_release(&u);
+            return 0;
+        }
+        /* The user's privileges changed since the session was made: a new
+         * session id, and the sign-in policy (2FA) applied again. */
+        if (ctx->on_loop) {
+            rs_session_release(&se);
+            rs_user_release(&u);
+            ctx->actor.user_id = 0;
+            ctx->session_id = 0;
+            ctx->retry_on_pool = true;
+            rs_error_log(err, "session to rotate: retried on the pool");
+            return rs_error_set(err, RS_EUNAVAILABLE, "try again");
+        }
+        *ret_touch = false;
+        r = privilege_rotate(ctx, &se, token, &u, err);
+        rs_session_release(&se);
+        rs_user_release(&u);
+        if (r == -RS_ENOTFOUND && pass == 0) {
+            rs_error_init(err);
+            continue;
+        }
+        if (r == -RS_ENOTFOUND) {
+            rs_error_init(err);
+            return refuse(err, "session ended while it was rotated");
+        }
+        return r;
     }
-    ctx->actor.user_id = u.id;
-    rs_strlcpy(ctx->actor.username, u.username, sizeof(ctx->actor.username));
-    ctx->actor.type = u.type;
-    ctx->actor.apikey_id = 0;
-    ctx->session_id = se.id;
-    ctx->session_flags = se.flags;
-    rs_strlcpy(ctx->session_csrf, "", sizeof(ctx->session_csrf));
-    rs_session_csrf(token, ctx->session_csrf);
-    *ret_touch = now - se.last_seen_at >= TOUCH_INTERVAL_MS;
-    rs_session_release(&se);
-    rs_user_release(&u);
-    return 0;
 }
 
 int rs_svc_session_touch(struct rs_ctx *ctx, struct rs_error *err)

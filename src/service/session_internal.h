@@ -9,16 +9,20 @@
  * anything cached under an older stamp may be stale. */
 void rs_access_stamp(int64_t ret[2]);
 
-void rs_session_csrf(const char *token, char out[RS_HASH_HEX]);
+/* The CSRF token of a session with this seed, presented with token. */
+void rs_session_csrf(const char *seed, const char *token, char out[RS_HASH_HEX]);
 bool rs_password_expired(const struct rs_auth_settings *s, const struct rs_credential *cr,
                          int64_t now);
 bool rs_totp_required(struct rs_ctx *ctx, struct rs_conn *c, const struct rs_auth_settings *s,
                       const struct rs_user *u);
-/* expires_at 0: the absolute timeout from now; else kept (a rotated session). */
+/* expires_at 0: the absolute timeout from now; else kept (a rotated
+ * session). csrf_seed NULL or "": a new one (the CSRF token changes), else
+ * kept. epoch: the user's privilege epoch the flags were decided at. */
 int rs_session_create(struct rs_ctx *ctx, struct rs_tx *tx, const struct rs_auth_settings *s,
                       const struct rs_user *u, unsigned flags, const char *user_agent,
-                      int64_t expires_at, struct rs_session *ret, char token[48],
-                      char csrf[RS_HASH_HEX], struct rs_error *err) RS_WUR;
+                      int64_t expires_at, const char *csrf_seed, int64_t epoch,
+                      struct rs_session *ret, char token[48], char csrf[RS_HASH_HEX],
+                      struct rs_error *err) RS_WUR;
 /* "prefix:address" (IPv6: its /64), the key of a failure budget. Caller frees. */
 char *rs_throttle_key(const char *prefix, const char *ip);
 /* Ends a user's sessions but except_id, with one audit event naming why. */

@@ -479,11 +479,15 @@ int rs_svc_user_update(struct rs_ctx *ctx, int64_t id, struct rs_user *patch, un
     /* Roles and type change access; a username lives in cached API keys. */
     if (r == 0 && (changed & (RS_UF_ROLE | RS_UF_TYPE | RS_UF_USERNAME)))
         r = rs_tx_access_changed(&tx, err);
+    if (r == 0 && (changed & (RS_UF_ROLE | RS_UF_TYPE)))
+        r = rs_cred_privilege_changed(&tx, id, err);
     if (r == 0)
         r = write_change(ctx, &tx, &before, &after, changed, "user.update", NULL, err);
     /* Links already sent went to the old address (or name): void them. */
     if (r == 0 && (changed & RS_UF_EMAIL))
         r = ctx->store->ops->token_void_user(tx.conn, id, NULL, rs_ctx_now(ctx), err);
+    if (r == 0 && (changed & RS_UF_EMAIL))
+        r = rs_cred_email_changed(ctx, &tx, &before, &after, err);
     if (r == 0 && (changed & (RS_UF_TYPE | RS_UF_ROLE)))
         r = check_admin_remains(ctx, &tx, &before, err);
     if (r < 0)

@@ -2474,6 +2474,7 @@ static int cred_from_row(PGresult *r, int row, struct rs_credential *ret, struct
               get_i64(r, row, 4, &failed) || failed < 0 || failed > INT_MAX ||
               get_i64(r, row, 5, &cr.failed_first_at) || get_i64(r, row, 6, &cr.locked_until) ||
               get_i64(r, row, 9, &cr.totp_last_step) || get_i64(r, row, 11, &cr.expiry_notice_at) ||
+              get_i64(r, row, 12, &cr.privilege_epoch) ||
               PQgetisnull(r, row, 1) || PQgetisnull(r, row, 7) || PQgetisnull(r, row, 8) ||
               PQgetisnull(r, row, 10);
     if (bad)
@@ -2495,7 +2496,9 @@ static int cred_select(struct pg_conn *c, int64_t user_id, const char *suffix,
     struct pg_params p = {0};
     pp_int(&p, user_id);
     PGresult *res = NULL;
-    char *sql = rs_xasprintf("SELECT " CRED_COLS " FROM credentials WHERE user_id = $1%s", suffix);
+    char *sql = rs_xasprintf("SELECT " CRED_COLS ", privilege_epoch FROM credentials"
+                             " WHERE user_id = $1%s",
+                             suffix);
     int rc = pg_run(c, sql, &p, p.n, NULL, &res, err);
     free(sql);
     if (rc)
@@ -2710,7 +2713,10 @@ static int get_hash(PGresult *r, int row, int col, char out[RS_HASH_HEX])
 }
 
 #define SESSION_COLS                                                                               \
-    "id, token_hash, user_id, created_at, last_seen_at, expires_at, ip, user_agent, flags"
+    "s.id, s.token_hash, s.user_id, s.created_at, s.last_seen_at, s.expires_at, s.ip,"             \
+    " s.user_agent, s.flags, s.csrf_seed, s.privilege_epoch, coalesce(c.privilege_epoch, 0)"
+/* The user's credential beside each session: its privilege epoch now. */
+#define SESSION_FROM "sessions s LEFT JOIN credentials c ON c.user_id = s.user_id"
 
 static int session_from_row(PGresult *r, int row, void *item, struct rs_error *err)
 {
@@ -2721,7 +2727,10 @@ static int session_from_row(PGresult *r, int row, void *item, struct rs_error *e
               get_i64(r, row, 2, &s.user_id) || get_i64(r, row, 3, &s.created_at) ||
               get_i64(r, row, 4, &s.last_seen_at) || get_i64(r, row, 5, &s.expires_at) ||
               get_i64(r, row, 8, &flags) || flags < 0 || flags > UINT_MAX ||
-              PQgetisnull(r, row, 6) || PQgetisnull(r, row, 7);
+              PQgetisnull(r, row, 6) || PQgetisnull(r, row, 7) || PQgetisnull(r, row, 9) ||
+              rs_strlcpy(s.csrf_seed, PQgetvalue(r, row, 9), sizeof(s.csrf_seed)) >=
+                  sizeof(s.csrf_seed) ||
+              get_i64(r, row, 10, &s.privilege_epoch) || get_i64(r, row, 11, &s.user_epoch);
     if (bad)
         return bad_data("sessions", err);
     s.flags = (unsigned)flags;
@@ -2749,11 +2758,13 @@ static int pg_session_insert(struct rs_conn *rc_conn, struct rs_session *s, stru
     pp_text(&p, ip);
     pp_text(&p, agent);
     pp_int(&p, s->flags);
+    pp_text(&p, s->csrf_seed);
+    pp_int(&p, s->privilege_epoch);
     int64_t id;
     int rc = pg_insert_id(to_pg(rc_conn),
                           "INSERT INTO sessions (token_hash, user_id, created_at, last_seen_at,"
-                          " expires_at, ip, user_agent, flags)"
-                          " VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
+                          " expires_at, ip, user_agent, flags, csrf_seed, privilege_epoch)"
+                          " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id",
                           &p, "sessions insert", &id, err);
     if (rc == 0)
         s->id = id;
@@ -2767,7 +2778,7 @@ static int session_get_where(struct pg_conn *c, const char *col, const char *val
     struct pg_params p = {0};
     pp_text(&p, value);
     PGresult *res = NULL;
-    char *sql = rs_xasprintf("SELECT " SESSION_COLS " FROM sessions WHERE %s = $1", col);
+    char *sql = rs_xasprintf("SELECT " SESSION_COLS " FROM " SESSION_FROM " WHERE s.%s = $1", col);
     int rc = pg_run(c, sql, &p, p.n, NULL, &res, err);
     free(sql);
     if (rc)
@@ -2863,8 +2874,8 @@ static int pg_session_list_user(struct rs_conn *rc_conn, int64_t user_id, struct
     struct pg_params p = {0};
     pp_int(&p, user_id);
     return pg_list(to_pg(rc_conn),
-                   "SELECT " SESSION_COLS " FROM sessions WHERE user_id = $1"
-                   " ORDER BY created_at DESC, id DESC",
+                   "SELECT " SESSION_COLS " FROM " SESSION_FROM " WHERE s.user_id = $1"
+                   " ORDER BY s.created_at DESC, s.id DESC",
                    &p, sizeof(**ret), session_from_row, release_session_item, (void **)ret, ret_n,
                    err);
 }
@@ -2875,9 +2886,85 @@ static int pg_session_purge(struct rs_conn *rc_conn, int64_t now, int64_t idle_b
     struct pg_params p = {0};
     pp_int(&p, now);
     pp_int(&p, idle_before);
-    return pg_exec_count(to_pg(rc_conn),
-                         "DELETE FROM sessions WHERE expires_at <= $1 OR last_seen_at <= $2", &p,
-                         ret_n, err);
+    int rc = pg_exec_count(to_pg(rc_conn),
+                           "DELETE FROM sessions WHERE expires_at <= $1 OR last_seen_at <= $2", &p,
+                           ret_n, err);
+    if (rc)
+        return rc;
+    struct pg_params q = {0};
+    pp_int(&q, now);
+    return pg_exec(to_pg(rc_conn), "DELETE FROM session_successors WHERE until <= $1", &q, err);
+}
+
+static int pg_session_successor_put(struct rs_conn *rc_conn, const char *token_hash,
+                                    int64_t old_id, int64_t new_id, int64_t until,
+                                    struct rs_error *err)
+{
+    struct pg_conn *c = to_pg(rc_conn);
+    struct pg_params p = {0};
+    pp_int(&p, new_id);
+    pp_int(&p, old_id);
+    int rc = pg_exec(c, "UPDATE session_successors SET session_id = $1 WHERE session_id = $2", &p,
+                     err);
+    if (rc)
+        return rc;
+    struct pg_params q = {0};
+    pp_text(&q, token_hash);
+    pp_int(&q, new_id);
+    pp_int(&q, until);
+    return pg_exec(c,
+                   "INSERT INTO session_successors (token_hash, session_id, until)"
+                   " VALUES ($1, $2, $3) ON CONFLICT (token_hash) DO UPDATE SET"
+                   " session_id = EXCLUDED.session_id, until = EXCLUDED.until",
+                   &q, err);
+}
+
+static int pg_session_successor_find(struct rs_conn *rc_conn, const char *token_hash, int64_t now,
+                                     int64_t *ret_id, struct rs_error *err)
+{
+    struct pg_params p = {0};
+    pp_text(&p, token_hash);
+    pp_int(&p, now);
+    PGresult *res = NULL;
+    int rc = pg_run(to_pg(rc_conn),
+                    "SELECT session_id FROM session_successors WHERE token_hash = $1"
+                    " AND until > $2",
+                    &p, p.n, NULL, &res, err);
+    if (rc)
+        return rc;
+    if (PQntuples(res) == 0)
+        rc = -RS_ENOTFOUND;
+    else if (get_i64(res, 0, 0, ret_id))
+        rc = bad_data("session_successors", err);
+    PQclear(res);
+    return rc;
+}
+
+static int pg_cred_privilege_bump(struct rs_conn *rc_conn, const int64_t *user_ids, size_t n,
+                                  struct rs_error *err)
+{
+    for (size_t i = 0; i < n; i++) {
+        struct pg_params p = {0};
+        pp_int(&p, user_ids[i]);
+        int rc = pg_exec(to_pg(rc_conn),
+                         "UPDATE credentials SET privilege_epoch = privilege_epoch + 1"
+                         " WHERE user_id = $1",
+                         &p, err);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+static int pg_cred_privilege_bump_group(struct rs_conn *rc_conn, int64_t group_id,
+                                        struct rs_error *err)
+{
+    struct pg_params p = {0};
+    pp_int(&p, group_id);
+    return pg_exec(to_pg(rc_conn),
+                   "UPDATE credentials SET privilege_epoch = privilege_epoch + 1"
+                   " WHERE user_id IN (SELECT user_id FROM group_members WHERE group_id = $1)",
+                   &p, err);
 }
 
 #define TOKEN_COLS "id, token_hash, kind, user_id, created_at, expires_at, used_at, pw_changed_at"
@@ -3249,6 +3336,10 @@ static const struct rs_store_ops pg_ops = {
     .session_delete_user = pg_session_delete_user,
     .session_list_user = pg_session_list_user,
     .session_purge = pg_session_purge,
+    .session_successor_put = pg_session_successor_put,
+    .session_successor_find = pg_session_successor_find,
+    .cred_privilege_bump = pg_cred_privilege_bump,
+    .cred_privilege_bump_group = pg_cred_privilege_bump_group,
     .token_insert = pg_token_insert,
     .token_find = pg_token_find,
     .token_use = pg_token_use,

@@ -95,6 +95,12 @@ enum stmt_id {
     ST_SESSION_DELETE_USER,
     ST_SESSION_LIST_USER,
     ST_SESSION_PURGE,
+    ST_SESSION_SUCC_PURGE,
+    ST_SESSION_SUCC_MOVE,
+    ST_SESSION_SUCC_INSERT,
+    ST_SESSION_SUCC_FIND,
+    ST_CRED_PRIV_BUMP,
+    ST_CRED_PRIV_BUMP_GROUP,
     ST_TOKEN_INSERT,
     ST_TOKEN_FIND,
     ST_TOKEN_USE,
@@ -152,7 +158,10 @@ enum stmt_id {
     "user_id, password_hash, password_changed_at, must_change, failed_count, failed_first_at, "   \
     "locked_until, totp_secret, totp_pending, totp_last_step, ip_ranges, expiry_notice_at"
 #define SESSION_COLS                                                                               \
-    "id, token_hash, user_id, created_at, last_seen_at, expires_at, ip, user_agent, flags"
+    "s.id, s.token_hash, s.user_id, s.created_at, s.last_seen_at, s.expires_at, s.ip, "            \
+    "s.user_agent, s.flags, s.csrf_seed, s.privilege_epoch, coalesce(c.privilege_epoch, 0)"
+/* The user's credential beside each session: its privilege epoch now. */
+#define SESSION_FROM "sessions s LEFT JOIN credentials c ON c.user_id = s.user_id"
 #define TOKEN_COLS                                                                                 \
     "id, token_hash, kind, user_id, created_at, expires_at, used_at, pw_changed_at"
 #define MAIL_COLS                                                                                  \
@@ -243,7 +252,7 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_USER_GET_BY_EMAIL] = "SELECT " USER_COLS " FROM users WHERE email_key = ?",
     /* Neither the user_counts nor the FTS trigger fires for this column. */
     [ST_USER_SET_LAST_LOGIN] = "UPDATE users SET last_login_at = ? WHERE id = ?",
-    [ST_CRED_GET] = "SELECT " CRED_COLS " FROM credentials WHERE user_id = ?",
+    [ST_CRED_GET] = "SELECT " CRED_COLS ", privilege_epoch FROM credentials WHERE user_id = ?",
     [ST_CRED_PUT] = "INSERT INTO credentials (" CRED_COLS ") VALUES (?,?,?,?,?,?,?,?,?,?,?,?) "
                     "ON CONFLICT (user_id) DO UPDATE SET password_hash = excluded.password_hash, "
                     "password_changed_at = excluded.password_changed_at, "
@@ -277,16 +286,29 @@ static const char *const stmt_sql[ST_COUNT] = {
                         "AND code_hash = ? AND used_at = 0",
     [ST_RECOVERY_COUNT] = "SELECT count(*) FROM recovery_codes WHERE user_id = ? AND used_at = 0",
     [ST_SESSION_INSERT] = "INSERT INTO sessions (token_hash, user_id, created_at, last_seen_at, "
-                          "expires_at, ip, user_agent, flags) VALUES (?,?,?,?,?,?,?,?)",
-    [ST_SESSION_FIND] = "SELECT " SESSION_COLS " FROM sessions WHERE token_hash = ?",
-    [ST_SESSION_GET] = "SELECT " SESSION_COLS " FROM sessions WHERE id = ?",
+                          "expires_at, ip, user_agent, flags, csrf_seed, privilege_epoch) "
+                          "VALUES (?,?,?,?,?,?,?,?,?,?)",
+    [ST_SESSION_FIND] = "SELECT " SESSION_COLS " FROM " SESSION_FROM " WHERE s.token_hash = ?",
+    [ST_SESSION_GET] = "SELECT " SESSION_COLS " FROM " SESSION_FROM " WHERE s.id = ?",
     [ST_SESSION_TOUCH] = "UPDATE sessions SET last_seen_at = ? WHERE id = ?",
     [ST_SESSION_FLAGS] = "UPDATE sessions SET flags = ? WHERE id = ?",
     [ST_SESSION_DELETE] = "DELETE FROM sessions WHERE id = ?",
     [ST_SESSION_DELETE_USER] = "DELETE FROM sessions WHERE user_id = ? AND id <> ?",
-    [ST_SESSION_LIST_USER] = "SELECT " SESSION_COLS " FROM sessions WHERE user_id = ? "
-                             "ORDER BY created_at DESC, id DESC",
+    [ST_SESSION_LIST_USER] = "SELECT " SESSION_COLS " FROM " SESSION_FROM " WHERE s.user_id = ? "
+                             "ORDER BY s.created_at DESC, s.id DESC",
     [ST_SESSION_PURGE] = "DELETE FROM sessions WHERE expires_at <= ? OR last_seen_at <= ?",
+    [ST_SESSION_SUCC_PURGE] = "DELETE FROM session_successors WHERE until <= ?",
+    [ST_SESSION_SUCC_MOVE] = "UPDATE session_successors SET session_id = ? WHERE session_id = ?",
+    [ST_SESSION_SUCC_INSERT] = "INSERT INTO session_successors (token_hash, session_id, until) "
+                               "VALUES (?,?,?) ON CONFLICT (token_hash) DO UPDATE SET "
+                               "session_id = excluded.session_id, until = excluded.until",
+    [ST_SESSION_SUCC_FIND] = "SELECT session_id FROM session_successors "
+                             "WHERE token_hash = ? AND until > ?",
+    [ST_CRED_PRIV_BUMP] = "UPDATE credentials SET privilege_epoch = privilege_epoch + 1 "
+                          "WHERE user_id = ?",
+    [ST_CRED_PRIV_BUMP_GROUP] = "UPDATE credentials SET privilege_epoch = privilege_epoch + 1 "
+                                "WHERE user_id IN (SELECT user_id FROM group_members "
+                                "WHERE group_id = ?)",
     [ST_TOKEN_INSERT] = "INSERT INTO auth_tokens (token_hash, kind, user_id, created_at, "
                         "expires_at, used_at, pw_changed_at) VALUES (?,?,?,?,?,?,?)",
     [ST_TOKEN_FIND] = "SELECT " TOKEN_COLS " FROM auth_tokens WHERE token_hash = ?",
@@ -2795,6 +2817,7 @@ static void read_cred(sqlite3_stmt *st, struct rs_credential *cr)
     cr->totp_last_step = sqlite3_column_int64(st, 9);
     cr->ip_ranges = col_string(st, 10, "[]");
     cr->expiry_notice_at = sqlite3_column_int64(st, 11);
+    cr->privilege_epoch = sqlite3_column_int64(st, 12);
 }
 
 /* On SQLite also cred_get_for_update: the one writer connection already
@@ -2969,6 +2992,9 @@ static void read_session_item(sqlite3_stmt *st, void *item)
     s->ip = col_string(st, 6, "");
     s->user_agent = col_string(st, 7, "");
     s->flags = (unsigned)sqlite3_column_int64(st, 8);
+    col_copy(st, 9, s->csrf_seed, sizeof(s->csrf_seed));
+    s->privilege_epoch = sqlite3_column_int64(st, 10);
+    s->user_epoch = sqlite3_column_int64(st, 11);
 }
 
 static void release_session_item(void *item)
@@ -2990,6 +3016,8 @@ static int sq_session_insert(struct rs_conn *cb, struct rs_session *s, struct rs
     bind_or(st, 6, s->ip, "");
     bind_or(st, 7, s->user_agent, "");
     sqlite3_bind_int64(st, 8, s->flags);
+    bind_or(st, 9, s->csrf_seed, "");
+    sqlite3_bind_int64(st, 10, s->privilege_epoch);
     int n = step_write(c, st, "insert session", err);
     if (n < 0)
         return n;
@@ -3108,8 +3136,86 @@ static int sq_session_purge(struct rs_conn *cb, int64_t now, int64_t idle_before
     int n = step_write(c, st, "purge sessions", err);
     if (n < 0)
         return n;
+    st = stmt(c, ST_SESSION_SUCC_PURGE, err);
+    if (!st)
+        return -RS_EINTERNAL;
+    sqlite3_bind_int64(st, 1, now);
+    int m = step_write(c, st, "purge session successors", err);
+    if (m < 0)
+        return m;
     *ret_n = n;
     return 0;
+}
+
+static int sq_session_successor_put(struct rs_conn *cb, const char *token_hash, int64_t old_id,
+                                    int64_t new_id, int64_t until, struct rs_error *err)
+{
+    struct sq_conn *c = CONN(cb);
+    sqlite3_stmt *st = stmt(c, ST_SESSION_SUCC_MOVE, err);
+    if (!st)
+        return -RS_EINTERNAL;
+    sqlite3_bind_int64(st, 1, new_id);
+    sqlite3_bind_int64(st, 2, old_id);
+    int n = step_write(c, st, "move session successors", err);
+    if (n < 0)
+        return n;
+    st = stmt(c, ST_SESSION_SUCC_INSERT, err);
+    if (!st)
+        return -RS_EINTERNAL;
+    bind_text(st, 1, token_hash);
+    sqlite3_bind_int64(st, 2, new_id);
+    sqlite3_bind_int64(st, 3, until);
+    n = step_write(c, st, "insert session successor", err);
+    return n < 0 ? n : 0;
+}
+
+static int sq_session_successor_find(struct rs_conn *cb, const char *token_hash, int64_t now,
+                                     int64_t *ret_id, struct rs_error *err)
+{
+    struct sq_conn *c = CONN(cb);
+    sqlite3_stmt *st = stmt(c, ST_SESSION_SUCC_FIND, err);
+    if (!st)
+        return -RS_EINTERNAL;
+    bind_or(st, 1, token_hash, "");
+    sqlite3_bind_int64(st, 2, now);
+    int rc = sqlite3_step(st);
+    int r = 0;
+    if (rc == SQLITE_ROW)
+        *ret_id = sqlite3_column_int64(st, 0);
+    else if (rc == SQLITE_DONE)
+        r = -RS_ENOTFOUND;
+    else
+        r = db_error(c, rc, "find session successor", err);
+    done(st);
+    return r;
+}
+
+static int sq_cred_privilege_bump(struct rs_conn *cb, const int64_t *user_ids, size_t n,
+                                  struct rs_error *err)
+{
+    struct sq_conn *c = CONN(cb);
+    for (size_t i = 0; i < n; i++) {
+        sqlite3_stmt *st = stmt(c, ST_CRED_PRIV_BUMP, err);
+        if (!st)
+            return -RS_EINTERNAL;
+        sqlite3_bind_int64(st, 1, user_ids[i]);
+        int k = step_write(c, st, "bump privilege epoch", err);
+        if (k < 0)
+            return k;
+    }
+    return 0;
+}
+
+static int sq_cred_privilege_bump_group(struct rs_conn *cb, int64_t group_id,
+                                        struct rs_error *err)
+{
+    struct sq_conn *c = CONN(cb);
+    sqlite3_stmt *st = stmt(c, ST_CRED_PRIV_BUMP_GROUP, err);
+    if (!st)
+        return -RS_EINTERNAL;
+    sqlite3_bind_int64(st, 1, group_id);
+    int k = step_write(c, st, "bump privilege epoch of group members", err);
+    return k < 0 ? k : 0;
 }
 
 static int sq_token_insert(struct rs_conn *cb, struct rs_auth_token *t, struct rs_error *err)
@@ -3451,6 +3557,10 @@ static const struct rs_store_ops sqlite_ops = {
     .session_delete_user = sq_session_delete_user,
     .session_list_user = sq_session_list_user,
     .session_purge = sq_session_purge,
+    .session_successor_put = sq_session_successor_put,
+    .session_successor_find = sq_session_successor_find,
+    .cred_privilege_bump = sq_cred_privilege_bump,
+    .cred_privilege_bump_group = sq_cred_privilege_bump_group,
     .token_insert = sq_token_insert,
     .token_find = sq_token_find,
     .token_use = sq_token_use,

@@ -220,6 +220,12 @@ struct rs_store_ops {
     /* Users whose lockout ran out: status locked, 0 < locked_until <= now. */
     int (*cred_lock_expired)(struct rs_conn *c, int64_t now, int limit, int64_t **ret_ids,
                              size_t *ret_n, struct rs_error *err);
+    /* In a write tx: privilege_epoch + 1 for each listed user, or for every
+     * member of a group (call before the group or membership goes). Users
+     * without a credential row are skipped: they have no session. */
+    int (*cred_privilege_bump)(struct rs_conn *c, const int64_t *user_ids, size_t n,
+                               struct rs_error *err);
+    int (*cred_privilege_bump_group)(struct rs_conn *c, int64_t group_id, struct rs_error *err);
 
     /* Adds hash to a user's history and keeps only the newest `keep`. */
     int (*pwhist_add)(struct rs_conn *c, int64_t user_id, const char *hash, int64_t at, int keep,
@@ -237,7 +243,8 @@ struct rs_store_ops {
     int (*recovery_count)(struct rs_conn *c, int64_t user_id, int *ret, struct rs_error *err);
 
     /* Sessions. insert sets s->id; find by token hash (-RS_ENOTFOUND; no
-     * expiry check); touch sets last_seen_at (autocommit allowed). */
+     * expiry check); touch sets last_seen_at (autocommit allowed). find, get
+     * and list fill user_epoch with the user's privilege epoch now. */
     int (*session_insert)(struct rs_conn *c, struct rs_session *s, struct rs_error *err);
     int (*session_find)(struct rs_conn *c, const char *token_hash, struct rs_session *ret,
                         struct rs_error *err);
@@ -253,9 +260,20 @@ struct rs_store_ops {
     /* Newest (created_at, then id) first. */
     int (*session_list_user)(struct rs_conn *c, int64_t user_id, struct rs_session **ret,
                              size_t *ret_n, struct rs_error *err);
-    /* Deletes sessions with expires_at <= now or last_seen_at <= idle_before. */
+    /* Deletes sessions with expires_at <= now or last_seen_at <= idle_before,
+     * and successor mappings whose grace ended (until <= now). */
     int (*session_purge)(struct rs_conn *c, int64_t now, int64_t idle_before, int *ret_n,
                          struct rs_error *err);
+    /* In a write tx, before session old_id is deleted: a request presenting
+     * the replaced session's token (token_hash) is mapped to new_id until
+     * `until`; mappings to old_id move to new_id (keeping their until). A
+     * mapping goes with the session it maps to. */
+    int (*session_successor_put)(struct rs_conn *c, const char *token_hash, int64_t old_id,
+                                 int64_t new_id, int64_t until, struct rs_error *err);
+    /* The session replacing the one with token_hash while until > now;
+     * -RS_ENOTFOUND otherwise. */
+    int (*session_successor_find)(struct rs_conn *c, const char *token_hash, int64_t now,
+                                  int64_t *ret_id, struct rs_error *err);
 
     /* Single-use tokens. insert sets t->id; use sets used_at where it is 0
      * (-RS_ENOTFOUND when already used); void_user marks every unused token of

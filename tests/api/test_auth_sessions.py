@@ -3,10 +3,13 @@ sessions (the current one flagged) but not anyone else's (404); an
 administrator lists and ends anyone's (users:read / users:write); idle and
 absolute timeouts (through the test clock); max_per_user ends the oldest;
 deactivate, lock, a password change and an administrator's reset end
-sessions at once; a new session id after a password change."""
+sessions at once; a new session id after a password change, and after a
+change of the user's privileges (type, roles, groups: the 2FA policy is
+applied again; the old cookie works for a 10 s grace, the CSRF token stays)."""
 
-from harness import (AUTH, Failures, auth_env, check_problem, events, expect, expect_eq,
-                     expect_status, poll, start_auth_server, strong_password)
+from harness import (AUTH, SESSION_COOKIE, Failures, Session, auth_env, check_problem,
+                     event_reason, events, expect, expect_eq, expect_status, poll, session_cookie,
+                     start_auth_server, strong_password, unique_tag)
 
 USERS = "/api/v1/users"
 MIN = 60 * 1000
@@ -221,4 +224,182 @@ def test_no_credentials_or_bad_cookie_is_401(ctx):
         except AssertionError as e:
             f.items.append("%s cookie: %s" % (label, e))
     expect_eq(s.alive(), True, "the real session")
+    f.raise_if_any()
+
+
+def with_cookie(s, cookie):
+    """A Session sharing s's server and CSRF token but presenting cookie."""
+    o = Session(s.server)
+    o.cookie = cookie
+    o.csrf = s.csrf
+    return o
+
+
+def rotated(f, label, s, before):
+    """Runs GET /auth/me on s (cookie `before`) and checks that the answer
+    sets a new session cookie; returns the response."""
+    r = s.get(AUTH + "/me")
+    sc = session_cookie(r)
+    f.check(r.status == 200, "%s: GET /auth/me: %s" % (label, r.describe()))
+    f.check(sc is not None and sc[0] and sc[0] != before,
+            "%s: no new session cookie: %s" % (label, r.describe()))
+    return r
+
+
+def test_privilege_change_rotates_the_session_and_applies_the_2fa_policy(ctx):
+    env = start_auth_server(ctx)
+    env.patch_auth({"two_factor": {"require": "admins"}})
+    u, pw = env.user()
+    s = env.login(u["username"], pw)
+    f = Failures()
+    f.check(s.login_response.json.get("must_enroll_totp") is False, "must enrol before promotion")
+    old, csrf = s.cookie, s.csrf
+    old_id = sid(s)
+    r = env.admin.patch(upath(u["id"]), {"type": "admin"})
+    expect_status(r, 200)
+    r = rotated(f, "promoted", s, old)
+    me = r.json or {}
+    f.check(me.get("must_enroll_totp") is True, "must_enroll_totp after promotion: %r" % me)
+    f.check((me.get("session") or {}).get("id") not in (None, old_id),
+            "session id after promotion: %r (was %d)" % (me.get("session"), old_id))
+    f.check(me.get("csrf_token") == csrf, "the CSRF token changed: %r" % me.get("csrf_token"))
+    ev = events(env.admin, u["id"], "auth.session_rotated")
+    f.check(len(ev) == 1 and event_reason(ev[0]) == "privilege_change",
+            "auth.session_rotated events: %r" % ev)
+    # the 2FA policy holds at once: only enrolment until then
+    r = s.get(upath(u["id"]))
+    f.check(r.status == 403 and any(e.get("rule") == "totp_enrollment_required"
+                                    for e in (r.json or {}).get("errors") or []),
+            "promoted without 2FA reads a user record: " + r.describe())
+    # a state-changing request with the CSRF token from before the rotation
+    r = s.post(AUTH + "/totp/enroll", {"password": pw}, csrf=csrf)
+    f.check(r.status == 200, "enrol with the CSRF token from before the rotation: " +
+            r.describe())
+    # a request sent in parallel with the old cookie: accepted for the grace,
+    # as the new session, with no cookie of its own
+    r = with_cookie(s, old).get(AUTH + "/me")
+    f.check(r.status == 200 and session_cookie(r) is None and
+            (r.json or {}).get("session", {}).get("id") == (me.get("session") or {}).get("id"),
+            "old cookie within the grace: " + r.describe())
+    env.advance(11 * 1000)
+    r = with_cookie(s, old).get(AUTH + "/me")
+    f.check(r.status == 401, "old cookie after the grace: " + r.describe())
+    f.check(s.alive(), "the new session ended with the grace")
+    # nothing changed since: no further rotation
+    r = s.get(AUTH + "/me")
+    f.check(r.status == 200 and session_cookie(r) is None, "rotated again: " + r.describe())
+    f.raise_if_any()
+
+
+def test_roles_through_groups_and_role_assignments_rotate_the_session(ctx):
+    env = auth_env(ctx)
+    key = "rot" + unique_tag(6).lower()
+    r = env.admin.post("/api/v1/roles", {"key": key, "name": "Rotation " + key,
+                                         "permissions": {}})
+    expect_status(r, 201)
+    g = env.admin.post("/api/v1/groups", {"name": "Rotation " + key, "roles": [key]})
+    expect_status(g, 201)
+    gid = g.json["id"]
+    u, pw = env.user()
+    bystander, bpw = env.user()
+    s = env.login(u["username"], pw)
+    b = env.login(bystander["username"], bpw)
+    csrf = s.csrf
+    f = Failures()
+    steps = (
+        ("added to a group", lambda: env.admin.post("/api/v1/groups/%d/members" % gid,
+                                                    {"user_ids": [u["id"]]})),
+        ("the group's roles changed", lambda: env.admin.patch("/api/v1/groups/%d" % gid,
+                                                              {"roles": []})),
+        ("secondary roles set", lambda: env.admin.request("PUT", upath(u["id"], "/roles"),
+                                                      {"secondary": [key]})),
+        ("removed from a group", lambda: env.admin.request(
+            "DELETE", "/api/v1/groups/%d/members/%d" % (gid, u["id"]))),
+    )
+    for label, do in steps:
+        before = s.cookie
+        r = do()
+        f.check(r.status in (200, 201, 204), "%s: %s" % (label, r.describe()))
+        rotated(f, label, s, before)
+        # the CSRF token from sign-in still passes (404: no such session)
+        r = s.delete(AUTH + "/sessions/987654321")
+        f.check(r.status == 404, "%s: a DELETE with the first CSRF token: %s" % (
+            label, r.describe()))
+        f.check(s.csrf == csrf, "%s: CSRF token changed" % label)
+    # someone outside the group keeps their session id
+    r = b.get(AUTH + "/me")
+    f.check(r.status == 200 and session_cookie(r) is None,
+            "a non-member's session was rotated: " + r.describe())
+    f.raise_if_any()
+
+
+def run_sql(ctx, env, sql):
+    """Runs one statement on the server's database (SQLite file or the
+    private PostgreSQL cluster)."""
+    url = env.server.db_url
+    if url.startswith("sqlite:"):
+        import sqlite3
+        db = sqlite3.connect(url[len("sqlite:"):], timeout=10)
+        try:
+            db.execute(sql)
+            db.commit()
+        finally:
+            db.close()
+    else:
+        ctx.suite.pg().psql(url.rsplit("/", 1)[1], sql)
+
+
+def test_a_session_from_before_csrf_seeds_keeps_working_through_rotation(ctx):
+    """A session stored before migration 0007 has no CSRF seed (its CSRF
+    token derives from its token, as it used to): it keeps working, and a
+    rotation keeps that CSRF token."""
+    env = auth_env(ctx)
+    u, pw = env.user()
+    s = env.login(u["username"], pw)
+    run_sql(ctx, env, "UPDATE sessions SET csrf_seed = '', privilege_epoch = 0 WHERE id = %d"
+            % sid(s))
+    f = Failures()
+    seeded = s.csrf
+    r = s.get(AUTH + "/me")
+    f.check(r.status == 200 and session_cookie(r) is None, "old-style session: " + r.describe())
+    legacy = (r.json or {}).get("csrf_token")
+    f.check(legacy and legacy != seeded, "CSRF token of an old-style session: %r" % legacy)
+    r = s.delete(AUTH + "/sessions/987654321", csrf=seeded)
+    f.check(r.status == 403, "the seed's CSRF token passed for an old-style session: " +
+            r.describe())
+    s.csrf = legacy
+    r = s.delete(AUTH + "/sessions/987654321")
+    f.check(r.status == 404, "old-style CSRF token: " + r.describe())
+    before = s.cookie
+    r = env.admin.post("/api/v1/groups", {"name": "Old style " + unique_tag(), "roles": []})
+    expect_status(r, 201)
+    r = env.admin.post("/api/v1/groups/%d/members" % r.json["id"], {"user_ids": [u["id"]]})
+    f.check(r.status in (200, 204), "add to group: " + r.describe())
+    r = rotated(f, "old-style session", s, before)
+    f.check((r.json or {}).get("csrf_token") == legacy,
+            "CSRF token after rotating an old-style session: %r" % (r.json or {}).get(
+                "csrf_token"))
+    r = s.delete(AUTH + "/sessions/987654321")
+    f.check(r.status == 404, "old-style CSRF token after the rotation: " + r.describe())
+    f.raise_if_any()
+
+
+def test_a_session_that_must_change_its_password_may_end_another_session(ctx):
+    """Forced to change the password, a user may still end a suspicious
+    session of theirs (DELETE /auth/sessions/{id}), and nothing else."""
+    env = auth_env(ctx)
+    u, pw = env.user()
+    tmp = strong_password()
+    r = env.admin.post(upath(u["id"], "/reset-password"), {"method": "temporary",
+                                                          "password": tmp})
+    expect_status(r, 200)
+    suspicious = env.login(u["username"], tmp)  # say, someone else who knows it
+    s = env.login(u["username"], tmp)
+    f = Failures()
+    f.check(s.login_response.json.get("must_change_password") is True, "must change")
+    r = s.delete(AUTH + "/sessions/%d" % sid(suspicious))
+    f.check(r.status == 204, "ending another session while forced to change: " + r.describe())
+    f.check(not suspicious.alive(), "the other session survived")
+    r = s.get(upath(u["id"]))
+    f.check(r.status == 403, "forced to change, read a user record: " + r.describe())
     f.raise_if_any()

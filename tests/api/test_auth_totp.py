@@ -195,6 +195,50 @@ def test_disable_and_admin_reset(ctx):
     f.raise_if_any()
 
 
+def test_security_notices_and_disabling_ends_other_sessions(ctx):
+    """Turning 2FA on or off, new recovery codes and an administrator's
+    reset each mail the user (two_factor_changed); disabling 2FA ends the
+    user's other sessions; an email change is told to the old address."""
+    env = env_of(ctx)
+    u, pw, secret, codes, s = enrolled_user(env)
+    f = Failures()
+
+    def notices(addr, n, what):
+        try:
+            env.mail(addr, "two_factor_changed", count=n)
+        except AssertionError as e:
+            f.items.append("%s: %s" % (what, e))
+
+    notices(u["email"], 1, "2FA turned on")
+    r = s.post(AUTH + "/totp/recovery-codes", {"password": pw})
+    f.check(r.status == 200, "recovery codes: " + r.describe())
+    notices(u["email"], 2, "new recovery codes")
+    other = Session(env.server)
+    r = other.login(u["username"], pw, totp=env.fresh_totp(secret))
+    f.check(r.status == 200, "second sign-in: " + r.describe())
+    r = s.post(AUTH + "/totp/disable", {"password": pw, "code": env.fresh_totp(secret)})
+    f.check(r.status == 200, "disable: " + r.describe())
+    notices(u["email"], 3, "2FA turned off")
+    f.check(s.alive(), "the session that disabled 2FA ended")
+    f.check(not other.alive(), "another session survived disabling 2FA")
+    v, vpw, vsecret, _, _ = enrolled_user(env)
+    r = env.admin.request("POST", upath(v["id"], "/totp/reset"))
+    f.check(r.status == 200, "admin 2FA reset: " + r.describe())
+    notices(v["email"], 2, "2FA reset by an administrator")
+    old = v["email"]
+    new = "moved" + v["username"] + "@example.com"
+    r = env.admin.patch(upath(v["id"]), {"email": new})
+    f.check(r.status == 200, "email change: " + r.describe())
+    try:
+        m = env.mail(old, "email_changed")
+        f.check(new in m.body, "the notice does not name the new address: %r" % m.body[:300])
+    except AssertionError as e:
+        f.items.append("email change: %s" % e)
+    f.check(not env.mails(new, "email_changed"), "the email_changed notice went to the new "
+            "address")
+    f.raise_if_any()
+
+
 def test_policy_everyone_makes_users_enrol_first(ctx):
     env = env_of(ctx)
     env.patch_auth({"two_factor": {"require": "everyone"}})

@@ -30,7 +30,8 @@ TEST = NOTIFY + "/test"
 OUTBOX = "/api/v1/outbox"
 PEER = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "peers",
                     "smtp_server.py")
-KINDS = ("invite", "welcome", "reset", "password_changed", "account_locked", "expiry_notice")
+KINDS = ("invite", "welcome", "reset", "password_changed", "account_locked", "expiry_notice",
+         "two_factor_changed", "email_changed")
 COMMON_VARS = {"username", "first_name", "last_name", "email", "product", "base_url"}
 
 

@@ -404,7 +404,8 @@ static void notify_defaults_json_shape(void **state)
     assert_json_equal(json_object_get(j, "enabled"),
                       "{\"invite\": true, \"welcome\": true, \"reset\": true,"
                       " \"password_changed\": true, \"account_locked\": true,"
-                      " \"expiry_notice\": true}");
+                      " \"expiry_notice\": true, \"two_factor_changed\": true,"
+                      " \"email_changed\": true}");
     assert_int_equal(json_integer_value(json_object_get(j, "version")), 1);
     json_t *t = json_object_get(j, "templates");
     assert_int_equal(json_object_size(t), RS_MAIL_KIND_COUNT);

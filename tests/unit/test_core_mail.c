@@ -182,8 +182,9 @@ static const char *msg_body(const char *msg)
 
 static void kinds_variables_and_defaults(void **state)
 {
-    const char *names[] = {"invite",         "welcome",       "reset", "password_changed",
-                           "account_locked", "expiry_notice", "test"};
+    const char *names[] = {"invite",         "welcome",       "reset",
+                           "password_changed", "account_locked", "expiry_notice",
+                           "two_factor_changed", "email_changed", "test"};
     for (int k = 0; k < RS_MAIL_KIND_COUNT; k++) {
         assert_string_equal(rs_mail_kind_name((enum rs_mail_kind)k), names[k]);
         enum rs_mail_kind back;

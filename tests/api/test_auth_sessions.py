@@ -311,8 +311,8 @@ def test_roles_through_groups_and_role_assignments_rotate_the_session(ctx):
                                                     {"user_ids": [u["id"]]})),
         ("the group's roles changed", lambda: env.admin.patch("/api/v1/groups/%d" % gid,
                                                               {"roles": []})),
-        ("secondary roles set", lambda: env.admin.request("PUT", upath(u["id"], "/roles"),
-                                                      {"secondary": [key]})),
+        ("secondary roles set", lambda: env.admin.request("PUT", upath(u["id"], "/roles"), {
+            "primary": u.get("role"), "secondary": [key]})),
         ("removed from a group", lambda: env.admin.request(
             "DELETE", "/api/v1/groups/%d/members/%d" % (gid, u["id"]))),
     )

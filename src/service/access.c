@@ -422,19 +422,9 @@ int rs_svc_access_user_id(struct rs_ctx *ctx, const char *username, int64_t *ret
     /* What the access check itself needs: naming the user by username
      * tells no more than naming them by id. */
     int r = rs_svc_require(ctx, RS_RES_ROLES, RS_LEVEL_READ, err);
-    if (r < 0)
-        return r;
-    _cleanup_free_ char *key = rs_fold_key(username);
-    if (!key)
-        return rs_error_field(err, RS_EBADREQUEST, "username", "encoding",
-                              "username is not valid UTF-8");
-    struct rs_conn *c = rs_ctx_read_conn(ctx, err);
-    if (!c)
-        return -RS_EUNAVAILABLE;
     struct rs_user u;
-    r = ctx->store->ops->user_get_by_username(c, key, &u, err);
-    if (r == -RS_ENOTFOUND)
-        return rs_error_set(err, RS_ENOTFOUND, "no user named \"%s\"", username);
+    if (r == 0)
+        r = rs_user_get_by_username_in(ctx, username, &u, err);
     if (r < 0)
         return r;
     *ret = u.id;

@@ -53,6 +53,19 @@ static void time_field(struct rs_csv *c, int64_t ms)
     rs_csv_field(c, buf);
 }
 
+/* A list in one cell, ';'-separated (secondary roles, groups). */
+static void joined_field(struct rs_csv *c, const char *const *items, size_t n)
+{
+    char *joined = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&joined, &len);
+    for (size_t i = 0; i < n; i++)
+        fprintf(f, "%s%s", i ? ";" : "", items[i]);
+    fclose(f);
+    rs_csv_field(c, joined);
+    free(joined);
+}
+
 static void header(struct rs_csv *c, unsigned s, const struct rs_custom_field *cf, size_t ncf)
 {
     if (s & RS_EXPORT_BASIC) {
@@ -139,32 +152,23 @@ static int row(struct rs_ctx *ctx, struct rs_conn *conn, struct rs_csv *c, unsig
         int r = ctx->store->ops->user_roles_get(conn, u->id, &keys, &nk, err);
         if (r < 0)
             return r;
-        /* secondary roles and groups are ';'-separated inside their cell */
-        char *joined = NULL;
-        size_t jl = 0;
-        FILE *f = open_memstream(&joined, &jl);
-        for (size_t i = 0; i < nk; i++) {
-            fprintf(f, "%s%s", i ? ";" : "", keys[i]);
+        joined_field(c, (const char *const *)keys, nk);
+        for (size_t i = 0; i < nk; i++)
             free(keys[i]);
-        }
         free(keys);
-        fclose(f);
-        rs_csv_field(c, joined);
-        free(joined);
         struct rs_group *groups = NULL;
         size_t ng = 0;
         r = ctx->store->ops->groups_of_user(conn, u->id, &groups, &ng, err);
         if (r < 0)
             return r;
-        f = open_memstream(&joined, &jl);
-        for (size_t i = 0; i < ng; i++) {
-            fprintf(f, "%s%s", i ? ";" : "", groups[i].name);
+        const char **names = rs_xcalloc(ng ? ng : 1, sizeof(*names));
+        for (size_t i = 0; i < ng; i++)
+            names[i] = groups[i].name;
+        joined_field(c, names, ng);
+        free(names);
+        for (size_t i = 0; i < ng; i++)
             rs_group_release(&groups[i]);
-        }
         free(groups);
-        fclose(f);
-        rs_csv_field(c, joined);
-        free(joined);
     }
     if (s & RS_EXPORT_ACTIVITY) {
         time_field(c, u->created_at);
@@ -186,6 +190,25 @@ static int row(struct rs_ctx *ctx, struct rs_conn *conn, struct rs_csv *c, unsig
     }
     rs_csv_end_row(c);
     return 0;
+}
+
+struct export_state {
+    struct rs_ctx *ctx;
+    struct rs_csv *csv;
+    unsigned sections;
+    const struct rs_custom_field *cf;
+    size_t ncf;
+    int64_t rows;
+};
+
+static int export_row(void *arg, const struct rs_user *u, struct rs_error *err)
+{
+    struct export_state *st = arg;
+    struct rs_conn *conn = rs_ctx_read_conn(st->ctx, err);
+    if (!conn)
+        return -RS_EUNAVAILABLE;
+    st->rows++;
+    return row(st->ctx, conn, st->csv, st->sections, u, st->cf, st->ncf, err);
 }
 
 int rs_svc_user_export(struct rs_ctx *ctx, const struct rs_user_query *q, unsigned sections_mask,
@@ -213,31 +236,9 @@ int rs_svc_user_export(struct rs_ctx *ctx, const struct rs_user_query *q, unsign
     struct rs_csv c;
     rs_csv_init(&c);
     header(&c, sections_mask, cf, nact);
-    struct rs_user_query pq = *q;
-    pq.limit = RS_LIST_LIMIT_MAX;
-    pq.offset = 0;
-    int64_t n = 0;
-    char *cursor = NULL;
-    for (;;) {
-        struct rs_user_page page = {0};
-        r = rs_user_list_in(ctx, &pq, &page, err);
-        if (r < 0)
-            break;
-        for (size_t i = 0; r == 0 && i < page.count; i++)
-            r = row(ctx, rs_ctx_read_conn(ctx, err), &c, sections_mask, &page.items[i], cf,
-                    nact, err);
-        n += (int64_t)page.count;
-        bool more = r == 0 && page.has_more && page.count > 0;
-        if (more) {
-            free(cursor);
-            cursor = rs_cursor_encode(&pq, &page.items[page.count - 1]);
-            r = rs_cursor_decode(cursor, &pq, err);
-        }
-        rs_user_page_release(&page);
-        if (r < 0 || !more)
-            break;
-    }
-    free(cursor);
+    struct export_state st = {ctx, &c, sections_mask, cf, nact, 0};
+    r = rs_user_each(ctx, q, export_row, &st, err);
+    int64_t n = st.rows;
     rs_fields_free(cf, nact);
     if (r < 0) {
         rs_csv_release(&c);

@@ -310,8 +310,20 @@ int rs_svc_group_member_list(struct rs_ctx *ctx, int64_t id, const struct rs_use
     return rs_user_list_in(ctx, &mq, ret, err);
 }
 
-/* Every active member who is a person (API users neither read mail nor take
- * work), in id order, a page of RS_LIST_LIMIT_MAX at a time. */
+/* Keeps every user but API users (who neither read mail nor take work). */
+static int keep_person(void *arg, const struct rs_user *u, struct rs_error *err)
+{
+    (void)err;
+    struct rs_user_page *p = arg;
+    if (u->type == RS_USER_API)
+        return 0;
+    if ((p->count & (p->count - 1)) == 0) /* 0, 1, 2, 4, ...: grow */
+        p->items = rs_xrealloc(p->items, (p->count ? p->count * 2 : 1) * sizeof(*p->items));
+    rs_user_copy(&p->items[p->count++], u);
+    return 0;
+}
+
+/* Every active member who is a person, in id order. */
 int rs_svc_group_active_members(struct rs_ctx *ctx, int64_t id, struct rs_user_page *ret,
                                 struct rs_error *err)
 {
@@ -325,31 +337,8 @@ int rs_svc_group_active_members(struct rs_ctx *ctx, int64_t id, struct rs_user_p
     q.group_id = id;
     q.has_status = 1;
     q.status = RS_STATUS_ACTIVE;
-    q.limit = RS_LIST_LIMIT_MAX;
     memset(ret, 0, sizeof(*ret));
-    size_t cap = 0;
-    for (;;) {
-        struct rs_user_page page = {0};
-        r = rs_user_list_in(ctx, &q, &page, err);
-        if (r < 0)
-            break;
-        for (size_t i = 0; i < page.count; i++) {
-            if (page.items[i].type == RS_USER_API) {
-                rs_user_release(&page.items[i]);
-                continue;
-            }
-            if (ret->count == cap) {
-                cap = cap ? cap * 2 : 64;
-                ret->items = rs_xrealloc(ret->items, cap * sizeof(*ret->items));
-            }
-            ret->items[ret->count++] = page.items[i];
-        }
-        bool more = page.has_more && page.count > 0;
-        q.offset += (int64_t)page.count;
-        free(page.items);
-        if (!more)
-            break;
-    }
+    r = rs_user_each(ctx, &q, keep_person, ret, err);
     rs_user_query_release(&q);
     if (r < 0) {
         rs_user_page_release(ret);

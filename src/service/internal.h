@@ -27,6 +27,16 @@ int rs_svc_check_grant(struct rs_ctx *ctx, struct rs_tx *tx, const struct rs_rol
  * own route needs: a group's members need groups:read). */
 int rs_user_list_in(struct rs_ctx *ctx, const struct rs_user_query *q, struct rs_user_page *ret,
                     struct rs_error *err) RS_WUR;
+/* Calls fn on every user q matches, in q's sort, a page of
+ * RS_LIST_LIMIT_MAX at a time through a cursor (q's limit and paging are
+ * ignored); stops at fn's first error. No access check. */
+int rs_user_each(struct rs_ctx *ctx, const struct rs_user_query *q,
+                 int (*fn)(void *arg, const struct rs_user *u, struct rs_error *err), void *arg,
+                 struct rs_error *err) RS_WUR;
+/* The user named username (folded as the uniqueness rule folds), without an
+ * access check: 404 naming the username when there is none. */
+int rs_user_get_by_username_in(struct rs_ctx *ctx, const char *username, struct rs_user *ret,
+                               struct rs_error *err) RS_WUR;
 /* The same rule for taking role key away (from a group, or with a group
  * from its members): refused (403 escalation) unless the actor holds every
  * level it grants. A retired or unknown key passes (it grants nothing). */

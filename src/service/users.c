@@ -261,6 +261,13 @@ int rs_svc_user_get_by_username(struct rs_ctx *ctx, const char *username, struct
     int r = rs_svc_require(ctx, RS_RES_USERS, RS_LEVEL_READ, err);
     if (r < 0)
         return r;
+    return rs_user_get_by_username_in(ctx, username, ret, err);
+}
+
+int rs_user_get_by_username_in(struct rs_ctx *ctx, const char *username, struct rs_user *ret,
+                               struct rs_error *err)
+{
+    int r;
     _cleanup_free_ char *key = rs_fold_key(username);
     if (!key)
         return rs_error_field(err, RS_EVALIDATION, "username", "encoding",
@@ -346,6 +353,36 @@ int rs_user_list_in(struct rs_ctx *ctx, const struct rs_user_query *q, struct rs
             return r;
     }
     return ctx->store->ops->user_list(c, &folded, ret, err);
+}
+
+int rs_user_each(struct rs_ctx *ctx, const struct rs_user_query *q,
+                 int (*fn)(void *arg, const struct rs_user *u, struct rs_error *err), void *arg,
+                 struct rs_error *err)
+{
+    struct rs_user_query pq = *q;
+    pq.limit = RS_LIST_LIMIT_MAX;
+    pq.offset = 0;
+    char *cursor = NULL;
+    int r;
+    for (;;) {
+        struct rs_user_page page = {0};
+        r = rs_user_list_in(ctx, &pq, &page, err);
+        if (r < 0)
+            break;
+        for (size_t i = 0; r == 0 && i < page.count; i++)
+            r = fn(arg, &page.items[i], err);
+        bool more = r == 0 && page.has_more && page.count > 0;
+        if (more) {
+            free(cursor);
+            cursor = rs_cursor_encode(&pq, &page.items[page.count - 1]);
+            r = rs_cursor_decode(cursor, &pq, err);
+        }
+        rs_user_page_release(&page);
+        if (r < 0 || !more)
+            break;
+    }
+    free(cursor);
+    return r;
 }
 
 /* Reads the user for a change inside tx: exists, not erased, version. */

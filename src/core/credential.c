@@ -64,3 +64,19 @@ void rs_mails_free(struct rs_mail *items, size_t n)
         rs_mail_release(&items[i]);
     free(items);
 }
+
+void rs_work_release(struct rs_work *w)
+{
+    if (!w)
+        return;
+    free(w->kind);
+    free(w->payload);
+    memset(w, 0, sizeof(*w));
+}
+
+void rs_works_free(struct rs_work *items, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        rs_work_release(&items[i]);
+    free(items);
+}

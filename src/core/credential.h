@@ -79,4 +79,14 @@ struct rs_mail {
 void rs_mail_release(struct rs_mail *m);
 void rs_mails_free(struct rs_mail *items, size_t n);
 
+/* A row of the work queue: work a request leaves to a background job. */
+struct rs_work {
+    int64_t id;
+    char *kind;    /* the job that does it, e.g. "forgot_password" */
+    char *payload; /* a JSON object of the kind's fields */
+    int64_t created_at;
+};
+void rs_work_release(struct rs_work *w);
+void rs_works_free(struct rs_work *items, size_t n);
+
 #endif

@@ -515,6 +515,28 @@ int rs_h_user_login_diagnosis(struct rs_call *call)
 
 /* --- tests only --- */
 
+int rs_h_test_jobs(struct rs_call *call)
+{
+    json_t *body = rs_call_body_object(call);
+    if (!body)
+        return rs_call_fail(call, -RS_EBADREQUEST);
+    json_t *v = json_object_get(body, "paused");
+    if (!json_is_boolean(v) || json_object_size(body) != 1) {
+        json_decref(body);
+        rs_error_field(&call->err, RS_EBADREQUEST, "paused", "type",
+                       "body must be {\"paused\": true or false}");
+        return rs_call_fail(call, -RS_EBADREQUEST);
+    }
+    bool paused = json_is_true(v);
+    json_decref(body);
+    const char *on = getenv("ROSTER_TEST_CLOCK");
+    int r = rs_svc_test_jobs_pause(&call->ctx, on && strcmp(on, "1") == 0, paused, &call->err);
+    if (r < 0)
+        return rs_call_fail(call, r);
+    rs_call_json(call, 200, json_pack("{s:b}", "paused", paused));
+    return 0;
+}
+
 int rs_h_test_clock(struct rs_call *call)
 {
     json_t *body = rs_call_body_object(call);

@@ -183,6 +183,7 @@ int rs_h_user_ip_ranges_get(struct rs_call *call);
 int rs_h_user_ip_ranges_put(struct rs_call *call);
 int rs_h_user_login_diagnosis(struct rs_call *call);
 int rs_h_test_clock(struct rs_call *call);
+int rs_h_test_jobs(struct rs_call *call);
 /* h_notify.c */
 int rs_h_settings_auth_get(struct rs_call *call);
 int rs_h_settings_auth_patch(struct rs_call *call);

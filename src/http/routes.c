@@ -139,6 +139,7 @@ static const struct rs_route routes[] = {
     {"GET", "/api/v1/outbox", RS_RES_SETTINGS, RS_LEVEL_READ, 0, rs_h_outbox_list},
     /* Tests only: 404 unless the server runs with ROSTER_TEST_CLOCK=1. */
     {"PUT", "/api/v1/test/clock", RS_RES_SETTINGS, RS_LEVEL_ADMIN, WRITE_BODY, rs_h_test_clock},
+    {"PUT", "/api/v1/test/jobs", RS_RES_SETTINGS, RS_LEVEL_ADMIN, WRITE_BODY, rs_h_test_jobs},
     {"GET", "/api/v1/api-keys", RS_RES_APIKEYS, RS_LEVEL_READ, RS_ROUTE_OWN, rs_h_apikeys_list},
     {"POST", "/api/v1/api-keys", RS_RES_APIKEYS, RS_LEVEL_WRITE,
      RS_ROUTE_WRITES | RS_ROUTE_BODY | RS_ROUTE_OWN,

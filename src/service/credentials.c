@@ -803,6 +803,11 @@ static bool reset_applies(const struct rs_user *u, const struct rs_credential *c
             (u->status == RS_STATUS_LOCKED && cr->locked_until > 0));
 }
 
+/* The request does the same work whatever the address: the two counters
+ * and one row in the work queue, which the `resets` job picks up
+ * (rs_svc_forgot_password_work). Looking the address up, issuing a token and
+ * queuing mail cost time only when an account uses the address, so none of
+ * that happens while the client waits. */
 int rs_svc_forgot_password(struct rs_ctx *ctx, const char *email, int *ret_retry_after,
                            struct rs_error *err)
 {
@@ -817,8 +822,6 @@ int rs_svc_forgot_password(struct rs_ctx *ctx, const char *email, int *ret_retry
                               "email must be valid UTF-8 text");
     struct rs_tx tx;
     struct rs_auth_settings s;
-    struct rs_user u;
-    bool found = false;
     int64_t now = rs_ctx_now(ctx), count = 0, start = 0, hour = 3600000;
     int r = rs_tx_begin(ctx, &tx, err);
     if (r < 0)
@@ -845,22 +848,87 @@ int rs_svc_forgot_password(struct rs_ctx *ctx, const char *email, int *ret_retry
     snprintf(akey, sizeof(akey), "forgot-addr:%.32s", ah);
     if (r == 0)
         r = ops->rate_hit(tx.conn, akey, now, hour, 1, &count, &start, err);
-    const char *outcome = "unknown_email";
     if (r == 0) {
-        r = ops->user_get_by_email(tx.conn, fold, &u, err);
-        if (r == 0)
-            found = true;
-        else if (r == -RS_ENOTFOUND) {
-            rs_error_init(err);
-            r = 0;
-        }
+        bool over = count > s.throttle.forgot_per_account_per_hour;
+        json_t *o = json_pack("{s:s,s:s,s:s,s:b}", "email", fold, "ip", ctx->client_ip,
+                              "request_id", ctx->request_id, "over_limit", over);
+        _cleanup_free_ char *payload = rs_json_text(o);
+        struct rs_work w = {.kind = (char *)RS_WORK_FORGOT_PASSWORD, .payload = payload,
+                            .created_at = now};
+        r = ops->work_insert(tx.conn, &w, err);
+    }
+    rs_auth_settings_release(&s);
+    if (r < 0) {
+        rs_tx_abort(&tx);
+        return r;
+    }
+    r = rs_tx_commit(&tx, err);
+    if (r == 0)
+        rs_jobs_wake();
+    return r;
+}
+
+/* The rest of a forgotten-password request, on the jobs thread: find the
+ * account, and when a reset applies, issue the token and queue the mail; the
+ * audit event says what happened. It runs in the transaction that takes the
+ * queue row, so it happens once. */
+int rs_svc_forgot_password_work(struct rs_ctx *ctx, const struct rs_work *w,
+                                struct rs_error *err)
+{
+    const struct rs_store_ops *ops = ctx->store->ops;
+    json_error_t je;
+    json_t *p = json_loads(w->payload, 0, &je);
+    const char *fold = NULL, *ip = NULL, *rid = NULL;
+    int over = 0;
+    if (!p || json_unpack(p, "{s:s,s:s,s:s,s:b}", "email", &fold, "ip", &ip, "request_id", &rid,
+                          "over_limit", &over) < 0) {
+        json_decref(p);
+        return rs_error_set(err, RS_EINTERNAL, "queued forgot-password request %lld is unreadable",
+                            (long long)w->id);
+    }
+    /* The audit event is the request's: its address, id and (no) actor. */
+    rs_strlcpy(ctx->client_ip, ip, sizeof(ctx->client_ip));
+    rs_strlcpy(ctx->request_id, rid, sizeof(ctx->request_id));
+    ctx->actor.user_id = 0;
+    ctx->actor.apikey_id = 0;
+    rs_strlcpy(ctx->actor.username, "-", sizeof(ctx->actor.username));
+    struct rs_tx tx;
+    struct rs_auth_settings s;
+    struct rs_user u;
+    bool found = false;
+    int r = rs_tx_begin(ctx, &tx, err);
+    if (r < 0) {
+        json_decref(p);
+        return r;
+    }
+    r = ops->work_take(tx.conn, w->id, err);
+    if (r == -RS_ENOTFOUND) { /* another process did it */
+        rs_tx_abort(&tx);
+        json_decref(p);
+        rs_error_init(err);
+        return 0;
+    }
+    if (r == 0)
+        r = rs_auth_settings_load(ctx, tx.conn, &s, err);
+    if (r < 0) {
+        rs_tx_abort(&tx);
+        json_decref(p);
+        return r;
+    }
+    const char *outcome = "unknown_email";
+    r = ops->user_get_by_email(tx.conn, fold, &u, err);
+    if (r == 0)
+        found = true;
+    else if (r == -RS_ENOTFOUND) {
+        rs_error_init(err);
+        r = 0;
     }
     if (r == 0 && found) {
         struct rs_credential cr;
         memset(&cr, 0, sizeof(cr));
         r = cred_load(ctx, tx.conn, u.id, true, &cr, err);
         if (r < 0) {
-        } else if (count > s.throttle.forgot_per_account_per_hour) {
+        } else if (over) {
             outcome = "rate_limited";
         } else if (u.type == RS_USER_API) {
             outcome = "api_user";
@@ -888,6 +956,7 @@ int rs_svc_forgot_password(struct rs_ctx *ctx, const char *email, int *ret_retry
     if (found)
         rs_user_release(&u);
     rs_auth_settings_release(&s);
+    json_decref(p);
     if (r < 0) {
         rs_tx_abort(&tx);
         return r;
@@ -1806,14 +1875,33 @@ int rs_svc_login_diagnosis(struct rs_ctx *ctx, int64_t user_id, const char *ip, 
     return 0;
 }
 
+/* The test routes: settings admin, and only on a server started for tests. */
+static int test_route_check(struct rs_ctx *ctx, bool enabled, struct rs_error *err)
+{
+    int r = rs_svc_require(ctx, RS_RES_SETTINGS, RS_LEVEL_ADMIN, err);
+    if (r == 0 && !enabled)
+        r = rs_error_set(err, RS_ENOTFOUND, "no such route");
+    return r;
+}
+
+int rs_svc_test_jobs_pause(struct rs_ctx *ctx, bool enabled, bool paused,
+                           struct rs_error *err)
+{
+    int r = test_route_check(ctx, enabled, err);
+    if (r < 0)
+        return r;
+    rs_jobs_pause(paused);
+    rs_log(RS_LOG_WARN, paused ? "test: background jobs paused" : "test: background jobs resumed",
+           "request_id", ctx->request_id, NULL);
+    return 0;
+}
+
 int rs_svc_test_clock_set(struct rs_ctx *ctx, bool enabled, int64_t offset_ms,
                           struct rs_error *err)
 {
-    int r = rs_svc_require(ctx, RS_RES_SETTINGS, RS_LEVEL_ADMIN, err);
+    int r = test_route_check(ctx, enabled, err);
     if (r < 0)
         return r;
-    if (!enabled)
-        return rs_error_set(err, RS_ENOTFOUND, "no such route");
     rs_clock_offset_set(offset_ms);
     rs_log(RS_LOG_WARN, "test clock moved", "request_id", ctx->request_id, NULL);
     return 0;

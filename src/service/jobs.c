@@ -1,4 +1,5 @@
-/* jobs.c: the background jobs: `mail` (deliver due outbox mail), `expiry`
+/* jobs.c: the background jobs: `resets` (forgotten-password requests from
+ * the work queue), `mail` (deliver due outbox mail), `expiry`
  * (password expiry notices), `locks` (lockouts that ran out) and `sessions`
  * (purge expired sessions). One thread runs every job each interval; each job
  * runs under a lease of its own name, taken before and given back after it
@@ -28,6 +29,10 @@ static pthread_cond_t jobs_cond;
 static pthread_t jobs_thread;
 static bool jobs_running;
 static bool jobs_stopping; /* read without the lock between messages: a hint */
+static bool jobs_woken;    /* a pass was asked for (rs_jobs_wake) */
+static bool jobs_paused;   /* tests only (rs_jobs_pause) */
+static bool jobs_in_pass;  /* the thread is running a pass */
+static pthread_cond_t jobs_idle = PTHREAD_COND_INITIALIZER; /* a pass ended */
 static struct rs_store *jobs_store;
 static int jobs_interval_ms;
 
@@ -99,6 +104,64 @@ static void lease_give_back(struct rs_ctx *ctx, const char *name)
     if (ctx->store->ops->lease_release(c, name, lease_owner, &err) < 0)
         log_error(name, "lease release", &err);
     ctx->store->ops->release(c);
+}
+
+/* --- queued work --- */
+
+#define WORK_BATCH 50
+#define WORK_GIVE_UP_MS (3600LL * 1000)
+
+/* Does each queued row of kind with run; a row that keeps failing is
+ * dropped after an hour, so one bad row cannot stall the queue. */
+static void work_drain(struct rs_ctx *ctx, const char *job, const char *kind,
+                       int (*run)(struct rs_ctx *, const struct rs_work *, struct rs_error *))
+{
+    struct rs_error err;
+    rs_error_init(&err);
+    struct rs_conn *c = rs_ctx_read_conn(ctx, &err);
+    if (!c) {
+        log_error(job, "connect", &err);
+        return;
+    }
+    struct rs_work *items = NULL;
+    size_t n = 0;
+    int r = ctx->store->ops->work_due(c, kind, WORK_BATCH, &items, &n, &err);
+    rs_ctx_release(ctx);
+    if (r < 0) {
+        log_error(job, "list queued work", &err);
+        return;
+    }
+    for (size_t i = 0; i < n && !stopping(); i++) {
+        struct rs_ctx wctx = *ctx;
+        wctx.rconn = NULL;
+        struct rs_error e;
+        rs_error_init(&e);
+        if (run(&wctx, &items[i], &e) == 0)
+            continue;
+        rs_ctx_release(&wctx);
+        char id[24];
+        snprintf(id, sizeof(id), "%lld", (long long)items[i].id);
+        bool give_up = rs_ctx_now(ctx) - items[i].created_at > WORK_GIVE_UP_MS;
+        rs_log(RS_LOG_ERROR, give_up ? "queued work failed; dropped" : "queued work failed",
+               "job", job, "work_id", id, "error", e.message, "detail", e.log_detail, NULL);
+        if (give_up) {
+            struct rs_tx tx;
+            rs_error_init(&e);
+            if (rs_tx_begin(ctx, &tx, &e) == 0) {
+                int t = ctx->store->ops->work_take(tx.conn, items[i].id, &e);
+                if (t == 0 || t == -RS_ENOTFOUND)
+                    t = rs_tx_commit(&tx, &e);
+                else
+                    rs_tx_abort(&tx);
+            }
+        }
+    }
+    rs_works_free(items, n);
+}
+
+static void job_resets(struct rs_ctx *ctx)
+{
+    work_drain(ctx, "resets", RS_WORK_FORGOT_PASSWORD, rs_svc_forgot_password_work);
 }
 
 /* --- mail --- */
@@ -392,6 +455,7 @@ static const struct {
     const char *name;
     void (*run)(struct rs_ctx *ctx);
 } jobs[] = {
+    {"resets", job_resets}, /* before mail: a reset's mail goes in the same pass */
     {"mail", job_mail},
     {"expiry", job_expiry},
     {"locks", job_locks},
@@ -420,9 +484,14 @@ static void *jobs_main(void *arg)
     pthread_setname_np(pthread_self(), "roster-jobs");
     pthread_mutex_lock(&jobs_lock);
     while (!stopping()) {
+        bool run = !jobs_paused;
+        jobs_in_pass = run;
         pthread_mutex_unlock(&jobs_lock);
-        rs_jobs_run_once(jobs_store);
+        if (run)
+            rs_jobs_run_once(jobs_store);
         pthread_mutex_lock(&jobs_lock);
+        jobs_in_pass = false;
+        pthread_cond_broadcast(&jobs_idle);
         if (stopping())
             break;
         struct timespec until;
@@ -433,9 +502,10 @@ static void *jobs_main(void *arg)
             until.tv_sec++;
             until.tv_nsec -= 1000000000L;
         }
-        while (!stopping() &&
+        while (!stopping() && !jobs_woken &&
                pthread_cond_timedwait(&jobs_cond, &jobs_lock, &until) != ETIMEDOUT)
             ;
+        jobs_woken = false;
     }
     pthread_mutex_unlock(&jobs_lock);
     return NULL;
@@ -487,6 +557,30 @@ int rs_jobs_start(const struct rs_jobs_config *cfg, struct rs_error *err)
     snprintf(iv, sizeof(iv), "%d", jobs_interval_ms);
     rs_log(RS_LOG_INFO, "background jobs started", "interval_ms", iv, "owner", lease_owner, NULL);
     return 0;
+}
+
+void rs_jobs_pause(bool paused)
+{
+    pthread_mutex_lock(&jobs_lock);
+    jobs_paused = paused;
+    if (jobs_running && !paused) {
+        jobs_woken = true;
+        pthread_cond_signal(&jobs_cond);
+    }
+    /* Pausing returns once a pass under way has ended: no pass after this. */
+    while (paused && jobs_in_pass)
+        pthread_cond_wait(&jobs_idle, &jobs_lock);
+    pthread_mutex_unlock(&jobs_lock);
+}
+
+void rs_jobs_wake(void)
+{
+    pthread_mutex_lock(&jobs_lock);
+    if (jobs_running) {
+        jobs_woken = true;
+        pthread_cond_signal(&jobs_cond);
+    }
+    pthread_mutex_unlock(&jobs_lock);
 }
 
 void rs_jobs_stop(void)

@@ -95,5 +95,15 @@ int rs_jobs_start(const struct rs_jobs_config *cfg, struct rs_error *err) RS_WUR
 void rs_jobs_stop(void);
 /* Runs one pass of every job now, on the calling thread. */
 void rs_jobs_run_once(struct rs_store *store);
+/* Test only (PUT /api/v1/test/jobs): no pass starts while paused. */
+void rs_jobs_pause(bool paused);
+/* Asks for a pass now rather than at the next interval (after a request
+ * queued work; a no-op when the thread is not running). */
+void rs_jobs_wake(void);
+
+/* The work queue's kinds and the calls that do them (see store.h work_*). */
+#define RS_WORK_FORGOT_PASSWORD "forgot_password"
+int rs_svc_forgot_password_work(struct rs_ctx *ctx, const struct rs_work *w,
+                                struct rs_error *err) RS_WUR;
 
 #endif

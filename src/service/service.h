@@ -261,6 +261,10 @@ int rs_svc_lockout_expire(struct rs_ctx *ctx, int64_t user_id, struct rs_error *
 
 /* Tests only: moves this process's business clock by offset_ms
  * (settings:admin); -RS_ENOTFOUND unless enabled (ROSTER_TEST_CLOCK=1). */
+/* Test only: pauses (or resumes) this process's background jobs, so a test
+ * can see what a request left for them. enabled as for the clock. */
+int rs_svc_test_jobs_pause(struct rs_ctx *ctx, bool enabled, bool paused,
+                           struct rs_error *err) RS_WUR;
 int rs_svc_test_clock_set(struct rs_ctx *ctx, bool enabled, int64_t offset_ms,
                           struct rs_error *err) RS_WUR;
 

@@ -3220,6 +3220,56 @@ static int pg_mail_list(struct rs_conn *rc_conn, const char *status, int64_t use
     return rc;
 }
 
+static int pg_work_insert(struct rs_conn *rc_conn, struct rs_work *w, struct rs_error *err)
+{
+    struct pg_params p = {0};
+    pp_text(&p, w->kind ? w->kind : "");
+    pp_text(&p, w->payload ? w->payload : "");
+    pp_int(&p, w->created_at);
+    return pg_insert_id(to_pg(rc_conn),
+                        "INSERT INTO work_queue (kind, payload, created_at) VALUES ($1, $2, $3)"
+                        " RETURNING id",
+                        &p, "work_queue insert", &w->id, err);
+}
+
+static int work_from_row(PGresult *r, int row, void *item, struct rs_error *err)
+{
+    struct rs_work w = {0};
+    if (get_i64(r, row, 0, &w.id) || get_i64(r, row, 3, &w.created_at) ||
+        PQgetisnull(r, row, 1) || PQgetisnull(r, row, 2))
+        return bad_data("work_queue", err);
+    w.kind = get_str(r, row, 1);
+    w.payload = get_str(r, row, 2);
+    *(struct rs_work *)item = w;
+    return 0;
+}
+
+static void release_work_item(void *item)
+{
+    rs_work_release(item);
+}
+
+static int pg_work_due(struct rs_conn *rc_conn, const char *kind, int max, struct rs_work **ret,
+                       size_t *ret_n, struct rs_error *err)
+{
+    struct pg_params p = {0};
+    pp_text(&p, kind);
+    pp_int(&p, limit_of(max));
+    return pg_list(to_pg(rc_conn),
+                   "SELECT id, kind, payload, created_at FROM work_queue WHERE kind = $1"
+                   " ORDER BY id LIMIT $2",
+                   &p, sizeof(**ret), work_from_row, release_work_item, (void **)ret, ret_n, err);
+}
+
+/* A second taker blocks on the row lock until the first commits, then finds
+ * nothing to delete. */
+static int pg_work_take(struct rs_conn *rc_conn, int64_t id, struct rs_error *err)
+{
+    struct pg_params p = {0};
+    pp_int(&p, id);
+    return pg_exec_one(to_pg(rc_conn), "DELETE FROM work_queue WHERE id = $1", &p, err);
+}
+
 /* One statement in its own transaction: a row that is not there is inserted;
  * a concurrent inserter of the same name waits for the first and then meets
  * the WHERE like any other; a row held by someone else until after now is
@@ -3352,6 +3402,9 @@ static const struct rs_store_ops pg_ops = {
     .mail_mark_sent = pg_mail_mark_sent,
     .mail_mark_retry = pg_mail_mark_retry,
     .mail_list = pg_mail_list,
+    .work_insert = pg_work_insert,
+    .work_due = pg_work_due,
+    .work_take = pg_work_take,
     .lease_acquire = pg_lease_acquire,
     .lease_release = pg_lease_release,
 };

@@ -120,6 +120,9 @@ enum stmt_id {
     ST_MAIL_LIST_USER_STATUS,
     ST_LEASE_ACQUIRE,
     ST_LEASE_RELEASE,
+    ST_WORK_INSERT,
+    ST_WORK_DUE,
+    ST_WORK_TAKE,
     ST_IDX_ANY,
     ST_IDX_BATCH,
     ST_IDX_DELETE,
@@ -353,6 +356,10 @@ static const char *const stmt_sql[ST_COUNT] = {
                          "until = excluded.until "
                          "WHERE leases.until <= ?3 OR leases.owner = excluded.owner",
     [ST_LEASE_RELEASE] = "DELETE FROM leases WHERE name = ? AND owner = ?",
+    [ST_WORK_INSERT] = "INSERT INTO work_queue (kind, payload, created_at) VALUES (?,?,?)",
+    [ST_WORK_DUE] = "SELECT id, kind, payload, created_at FROM work_queue WHERE kind = ? "
+                    "ORDER BY id LIMIT ?",
+    [ST_WORK_TAKE] = "DELETE FROM work_queue WHERE id = ?",
     /* The search indexer (see "the search indexer" below). */
     [ST_IDX_ANY] = "SELECT EXISTS (SELECT 1 FROM users_fts_pending)",
     [ST_IDX_BATCH] = "SELECT p.user_id, p.indexed_key, u.search_key FROM users_fts_pending p "
@@ -3477,6 +3484,55 @@ static int sq_lease_release(struct rs_conn *cb, const char *name, const char *ow
     return n < 0 ? n : 0;
 }
 
+static int sq_work_insert(struct rs_conn *cb, struct rs_work *w, struct rs_error *err)
+{
+    struct sq_conn *c = CONN(cb);
+    sqlite3_stmt *st = stmt(c, ST_WORK_INSERT, err);
+    if (!st)
+        return -RS_EINTERNAL;
+    bind_text(st, 1, w->kind);
+    bind_text(st, 2, w->payload);
+    sqlite3_bind_int64(st, 3, w->created_at);
+    int n = step_write(c, st, "queue work", err);
+    if (n < 0)
+        return n;
+    w->id = sqlite3_last_insert_rowid(c->db);
+    return 0;
+}
+
+static void read_work_item(sqlite3_stmt *st, void *item)
+{
+    struct rs_work *w = item;
+    w->id = sqlite3_column_int64(st, 0);
+    w->kind = col_string(st, 1, "");
+    w->payload = col_string(st, 2, "");
+    w->created_at = sqlite3_column_int64(st, 3);
+}
+
+static void release_work_item(void *item)
+{
+    rs_work_release(item);
+}
+
+static int sq_work_due(struct rs_conn *cb, const char *kind, int max, struct rs_work **ret,
+                       size_t *ret_n, struct rs_error *err)
+{
+    struct sq_conn *c = CONN(cb);
+    sqlite3_stmt *st = stmt(c, ST_WORK_DUE, err);
+    if (!st)
+        return -RS_EINTERNAL;
+    bind_text(st, 1, kind);
+    sqlite3_bind_int(st, 2, max > 0 ? max : 0);
+    return collect_rows(c, st, sizeof(struct rs_work), read_work_item, release_work_item,
+                        "list queued work", (void **)ret, ret_n, err);
+}
+
+static int sq_work_take(struct rs_conn *cb, int64_t id, struct rs_error *err)
+{
+    int n = update_by_id(CONN(cb), ST_WORK_TAKE, 0, false, id, "take queued work", err);
+    return n < 0 ? n : (n ? 0 : -RS_ENOTFOUND);
+}
+
 static const struct rs_store_ops sqlite_ops = {
     .name = "sqlite",
     .reads_inline = true,
@@ -3573,6 +3629,9 @@ static const struct rs_store_ops sqlite_ops = {
     .mail_mark_sent = sq_mail_mark_sent,
     .mail_mark_retry = sq_mail_mark_retry,
     .mail_list = sq_mail_list,
+    .work_insert = sq_work_insert,
+    .work_due = sq_work_due,
+    .work_take = sq_work_take,
     .lease_acquire = sq_lease_acquire,
     .lease_release = sq_lease_release,
 };

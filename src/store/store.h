@@ -306,6 +306,14 @@ struct rs_store_ops {
     int (*mail_list)(struct rs_conn *c, const char *status, int64_t user_id, int limit,
                      struct rs_mail **ret, size_t *ret_n, struct rs_error *err);
 
+    /* The work queue. insert sets w->id. due: rows of kind, oldest first.
+     * take deletes row id inside the caller's transaction, so the work it
+     * commits with is done once: -RS_ENOTFOUND when already taken. */
+    int (*work_insert)(struct rs_conn *c, struct rs_work *w, struct rs_error *err);
+    int (*work_due)(struct rs_conn *c, const char *kind, int max, struct rs_work **ret,
+                    size_t *ret_n, struct rs_error *err);
+    int (*work_take)(struct rs_conn *c, int64_t id, struct rs_error *err);
+
     /* Leases for background jobs (autocommit, never inside another tx):
      * takes name for owner until `until` when free, expired (until <= now) or
      * already owner's; *ret_got whether owner holds it. Atomic across processes. */

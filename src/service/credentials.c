@@ -1702,6 +1702,69 @@ int rs_svc_lockout_expire(struct rs_ctx *ctx, int64_t user_id, struct rs_error *
 
 /* --- "User cannot log in" --- */
 
+static void check_add(json_t *checks, const char *name, bool ok, const char *detail);
+
+/* The spec's "Password reset not working": can reset and invite mail reach
+ * the user? Their address, reset mail turned on, and how
+ * the latest mail to them went (as `last_mail`). Not a sign-in condition. */
+static int diagnose_mail(struct rs_ctx *ctx, struct rs_conn *c, const struct rs_user *u,
+                         json_t *checks, struct rs_error *err)
+{
+    struct rs_notify_settings ns;
+    int r = rs_notify_settings_load(ctx, c, &ns, err);
+    if (r < 0)
+        return r;
+    struct rs_mail *last = NULL;
+    size_t n = 0;
+    r = ctx->store->ops->mail_list(c, NULL, u->id, 1, &last, &n, err);
+    if (r < 0) {
+        rs_notify_settings_release(&ns);
+        return r;
+    }
+    char buf[512], when[RS_TIME_STR_MAX];
+    bool ok = false;
+    if (!u->email || !u->email[0])
+        snprintf(buf, sizeof(buf), "no email address: reset and invite links cannot reach them; "
+                                   "set a temporary password instead");
+    else if (!ns.enabled[RS_MAIL_RESET])
+        snprintf(buf, sizeof(buf), "reset mail is turned off (settings, notifications, "
+                                   "enabled.reset)");
+    else if (n && strcmp(last->status, "failed") == 0)
+        snprintf(buf, sizeof(buf), "the last mail to them (%s) was given up: %s", last->kind,
+                 last->last_error);
+    else if (n && strcmp(last->status, "pending") == 0 && last->attempts > 0)
+        snprintf(buf, sizeof(buf), "the last mail to them (%s) is failing and will be retried: "
+                                   "%s", last->kind, last->last_error);
+    else {
+        ok = true;
+        snprintf(buf, sizeof(buf), n ? "mail reaches their address; if it seems lost, ask "
+                                       "them to check their spam folder"
+                                     : "mail is configured; nothing has been sent to them yet");
+    }
+    check_add(checks, "email", ok, buf);
+    json_t *mc = json_array_get(checks, json_array_size(checks) - 1);
+    if (n) {
+        json_t *lm = json_pack("{s:s,s:s,s:i}", "kind", last->kind, "status", last->status,
+                               "attempts", last->attempts);
+        rs_time_format(last->created_at, when);
+        json_object_set_new(lm, "created_at", json_string(when));
+        if (last->sent_at) {
+            rs_time_format(last->sent_at, when);
+            json_object_set_new(lm, "sent_at", json_string(when));
+        } else {
+            json_object_set_new(lm, "sent_at", json_null());
+        }
+        json_object_set_new(lm, "last_error",
+                            last->last_error[0] ? json_string(last->last_error) : json_null());
+        json_object_set_new(mc, "last_mail", lm);
+    } else {
+        json_object_set_new(mc, "last_mail", json_null());
+    }
+    rs_mails_free(last, n);
+    rs_notify_settings_release(&ns);
+    return 0;
+}
+
 static void check_add(json_t *checks, const char *name, bool ok, const char *detail)
 {
     json_array_append_new(checks,
@@ -1855,6 +1918,15 @@ int rs_svc_login_diagnosis(struct rs_ctx *ctx, int64_t user_id, const char *ip, 
                                    "enrol an authenticator app"
               : has2fa           ? "2FA enrolled: a code is needed at sign-in"
                                  : "2FA not required");
+
+    r = diagnose_mail(ctx, c, &u, checks, err);
+    if (r < 0) {
+        json_decref(checks);
+        rs_user_release(&u);
+        rs_credential_release(&cr);
+        rs_auth_settings_release(&s);
+        return r;
+    }
 
     json_t *o = json_object();
     json_object_set_new(o, "user_id", json_integer(user_id));

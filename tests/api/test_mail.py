@@ -593,3 +593,47 @@ def test_disabled_kind_not_queued(ctx):
         expect_eq(outbox(c, "user_id=%d" % u["id"]), [], "outbox of a disabled kind")
     finally:
         expect_status(c.patch(NOTIFY, {"enabled": {"invite": True}}), 200)
+
+
+def test_login_diagnosis_says_whether_mail_reaches_the_user(ctx):
+    """The spec's "Password reset not working" (review email config) in the
+    login diagnosis: an `email` check with the latest mail to the user; not
+    a sign-in condition."""
+    c = client(ctx)
+
+    def mail_check(uid):
+        r = c.get("/api/v1/users/%d/login-diagnosis" % uid)
+        expect_status(r, 200)
+        found = [x for x in r.json.get("checks", []) if x.get("check") == "email"]
+        expect(len(found) == 1, "no email check: %r" % r.json)
+        return found[0]
+    port = free_port()
+    plain_smtp(c, port)  # nothing listens there
+    set_clock(c, 0)
+    try:
+        u = queue_invite(c)
+        wait_outbox(c, u["id"], lambda it: it[0]["attempts"] >= 1, "a failed attempt")
+        m = mail_check(u["id"])
+        expect(m["ok"] is False and "retried" in m["detail"], "failing delivery: %r" % m)
+        lm = m.get("last_mail") or {}
+        expect(lm.get("kind") == "invite" and lm.get("status") == "pending"
+               and lm.get("attempts", 0) >= 1 and lm.get("last_error"),
+               "last_mail of a failing delivery: %r" % m)
+        # reset mail turned off
+        expect_status(c.patch(NOTIFY, {"enabled": {"reset": False}}), 200)
+        m = mail_check(u["id"])
+        expect(m["ok"] is False and "enabled.reset" in m["detail"], "reset mail off: %r" % m)
+        expect_status(c.patch(NOTIFY, {"enabled": {"reset": True}}), 200)
+        # delivered
+        peer = SmtpPeer(ctx, port=port).start()
+        try:
+            set_clock(c, 31000)
+            wait_outbox(c, u["id"], lambda it: it[0]["status"] == "sent", "status sent")
+            m = mail_check(u["id"])
+            expect(m["ok"] is True and m["last_mail"]["status"] == "sent"
+                   and m["last_mail"]["sent_at"], "delivered: %r" % m)
+        finally:
+            peer.stop()
+    finally:
+        set_clock(c, 0)
+        plain_smtp(c, 1)

@@ -844,6 +844,18 @@ static const struct member notify_members[] = {
     N_FN("templates", "test", m_template, RS_MAIL_TEST),
 };
 
+int rs_notify_smtp_auth_check(const struct rs_notify_settings *s, struct rs_error *err)
+{
+    const char *pw = s->smtp.password_new ? s->smtp.password_new : s->smtp.password_stored;
+    bool credentials = (s->smtp.username && s->smtp.username[0]) || (pw && pw[0]);
+    if (s->smtp.security != RS_SMTP_NONE || !credentials)
+        return 0;
+    return rs_error_field(err, RS_EVALIDATION, "smtp.security", "auth_needs_tls",
+                          "smtp.security is none but smtp.username or smtp.password is set: SMTP "
+                          "AUTH would send the password in the clear; choose starttls (or tls "
+                          "with an smtps:// url), or remove the username and password");
+}
+
 static int notify_post(struct ctx *c)
 {
     const struct rs_notify_settings *s = NS(c);
@@ -855,6 +867,9 @@ static int notify_post(struct ctx *c)
     if (s->smtp.security != RS_SMTP_TLS && tls_url)
         return rs_error_field(c->err, RS_EVALIDATION, "smtp.security", "security",
                               "smtp.security must be tls with an smtps:// url");
+    /* A stored document from before the rule still reads; the sender refuses it. */
+    if (!c->lenient)
+        return rs_notify_smtp_auth_check(s, c->err);
     return 0;
 }
 

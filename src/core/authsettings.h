@@ -125,7 +125,9 @@ int rs_auth_settings_patch(const struct rs_auth_settings *cur, json_t *patch,
  * none|starttls|tls ("enum"), tls with smtps:// only and the others with
  * smtp:// only (rule "security", naming smtp.security); username at most 256
  * bytes; password write-only (a patch's "password" sets password_new, null or
- * "" clears it; GET shows only password_set); from one mailbox (rule
+ * "" clears it; GET shows only password_set); a username or password (SMTP
+ * AUTH) with security none is refused (rule "auth_needs_tls", naming
+ * smtp.security; see rs_notify_smtp_auth_check); from one mailbox (rule
  * "mailbox"); timeout_seconds 1..300. Templates: rs_mail_template_check,
  * naming templates.KIND.subject or .body; null returns a template (or one
  * part) to the default. The test message (RS_MAIL_TEST) has an editable
@@ -157,6 +159,12 @@ void rs_notify_settings_defaults(struct rs_notify_settings *s);
 void rs_notify_settings_release(struct rs_notify_settings *s);
 void rs_notify_settings_copy(struct rs_notify_settings *dst, const struct rs_notify_settings *src);
 const char *rs_smtp_security_name(int security);
+/* SMTP AUTH (PLAIN, LOGIN) sends the password as readable text: credentials
+ * (a username, or a password set or being set) need starttls or tls. 0, or
+ * -RS_EVALIDATION naming smtp.security, rule "auth_needs_tls". A patch is
+ * refused by this rule; a stored document that breaks it (written before the
+ * rule) still reads, and the sender refuses to use it (rs_smtp_params_init). */
+int rs_notify_smtp_auth_check(const struct rs_notify_settings *s, struct rs_error *err) RS_WUR;
 
 /* for_storage false: the API form above (password_set, variables).
  * for_storage true: "password" (the stored text) instead of "password_set",

@@ -70,7 +70,10 @@ int rs_outbox_build(struct rs_ctx *ctx, const struct rs_notify_settings *ns,
                     struct rs_error *err) RS_WUR;
 
 /* SMTP parameters taken from the notification settings, with the password
- * opened (rs_secret_open). Wipe with rs_smtp_params_release. */
+ * opened (rs_secret_open). Refuses credentials with security none
+ * (rs_notify_smtp_auth_check: a stored document from before that rule), so
+ * a password never crosses the network in the clear. Wipe with
+ * rs_smtp_params_release. */
 struct rs_smtp_params {
     struct rs_smtp_config cfg;
     char from_addr[RS_MAIL_ADDR_MAX + 1];

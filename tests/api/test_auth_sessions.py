@@ -8,7 +8,7 @@ change of the user's privileges (type, roles, groups: the 2FA policy is
 applied again; the old cookie works for a 10 s grace, the CSRF token stays)."""
 
 from harness import (AUTH, SESSION_COOKIE, Failures, Session, auth_env, check_problem,
-                     event_reason, events, expect, expect_eq, expect_status, poll, session_cookie,
+                     db_exec, event_reason, events, expect, expect_eq, expect_status, poll, session_cookie,
                      start_auth_server, strong_password, unique_tag)
 
 USERS = "/api/v1/users"
@@ -336,17 +336,7 @@ def test_roles_through_groups_and_role_assignments_rotate_the_session(ctx):
 def run_sql(ctx, env, sql):
     """Runs one statement on the server's database (SQLite file or the
     private PostgreSQL cluster)."""
-    url = env.server.db_url
-    if url.startswith("sqlite:"):
-        import sqlite3
-        db = sqlite3.connect(url[len("sqlite:"):], timeout=10)
-        try:
-            db.execute(sql)
-            db.commit()
-        finally:
-            db.close()
-    else:
-        ctx.suite.pg().psql(url.rsplit("/", 1)[1], sql)
+    db_exec(ctx, env.server.db_url, sql)
 
 
 def test_a_session_from_before_csrf_seeds_keeps_working_through_rotation(ctx):

@@ -305,7 +305,9 @@ def test_notify_if_match_and_audit(ctx):
 def test_smtp_password_write_only(ctx):
     c = client(ctx)
     secret = "s3cret-" + unique_tag(10)
-    r = c.patch(NOTIFY, {"smtp": {"username": "mailer", "password": secret}})
+    # credentials need TLS (test_smtp_auth_needs_tls)
+    r = c.patch(NOTIFY, {"smtp": {"username": "mailer", "password": secret,
+                                  "security": "starttls"}})
     expect_status(r, 200)
     expect_eq(r.json["smtp"]["password_set"], True, "password_set", r)
     expect("password" not in r.json["smtp"], "password shown: " + r.describe())
@@ -321,8 +323,71 @@ def test_smtp_password_write_only(ctx):
     # other patches keep it; null clears it
     r = c.patch(NOTIFY, {"smtp": {"timeout_seconds": 9}})
     expect_eq(r.json["smtp"]["password_set"], True, "password kept by other patch", r)
-    r = c.patch(NOTIFY, {"smtp": {"password": None, "username": "", "timeout_seconds": 10}})
+    r = c.patch(NOTIFY, {"smtp": {"password": None, "username": "", "timeout_seconds": 10,
+                                  "security": "none"}})
     expect_eq(r.json["smtp"]["password_set"], False, "password cleared by null", r)
+
+
+def test_smtp_auth_needs_tls(ctx):
+    """SMTP AUTH sends the password as readable text: a username or password
+    with security none is refused (422 smtp.security auth_needs_tls) and
+    changes nothing; none without credentials still sends; a stored document
+    from before the rule is never used to send the password in the clear."""
+    c = client(ctx)
+    cert, key = certs(ctx)
+    plain = SmtpPeer(ctx).start()
+    authed = SmtpPeer(ctx, args=["--auth", "mailer:right-pass"]).start()
+    try:
+        plain_smtp(c, plain.port)
+        before = c.get(NOTIFY).json
+        n0 = audit_count(ctx, "settings.notifications")
+        for label, smtp in (
+                ("username and password", {"username": "mailer", "password": "right-pass"}),
+                ("username", {"username": "mailer"}),
+                ("password", {"password": "right-pass"}),
+                ("explicit none", {"username": "mailer", "password": "right-pass",
+                                   "security": "none"})):
+            r = c.patch(NOTIFY, {"smtp": smtp})
+            b = check_problem(r, 422, field="smtp.security", rule="auth_needs_tls")
+            msg = " ".join([b.get("detail") or ""] + [e.get("message") or ""
+                                                      for e in b.get("errors") or []])
+            expect("in the clear" in msg and "starttls" in msg,
+                   "%s: the refusal says why and what to do: %s" % (label, r.describe()))
+        after = c.get(NOTIFY).json
+        expect_eq(after, before, "settings after the refused patches")
+        expect_eq(audit_count(ctx, "settings.notifications"), n0, "audit events")
+        # none without credentials still works (the harness's plain sink relies on it)
+        r = c.post(TEST, {"to": "plain@example.com"})
+        expect_status(r, 200)
+        expect_eq(len(plain.wait_messages(1)), 1, "sent over plain SMTP without AUTH")
+        # credentials over starttls are accepted; dropping TLS while they stay is not
+        set_smtp(c, url="smtp://127.0.0.1:%d" % authed.port, security="starttls",
+                 username="mailer", password="right-pass")
+        check_problem(c.patch(NOTIFY, {"smtp": {"security": "none"}}), 422,
+                      field="smtp.security", rule="auth_needs_tls")
+        check_problem(c.patch(NOTIFY, {"smtp": {"security": "none", "password": None}}), 422,
+                      field="smtp.security", rule="auth_needs_tls")
+        # a document stored before the rule (none with credentials) still reads,
+        # but nothing is sent with it: no AUTH crosses the network in the clear
+        harness.db_exec(ctx, mail_server(ctx).db_url,
+                        "UPDATE settings SET value = json_set(value, '$.smtp.security', 'none')"
+                        " WHERE key = 'notifications'",
+                        "UPDATE settings SET value = jsonb_set(value::jsonb, '{smtp,security}',"
+                        " '\"none\"')::text WHERE key = 'notifications'")
+        g = c.get(NOTIFY)
+        expect_status(g, 200)
+        expect_eq((g.json["smtp"]["security"], g.json["smtp"]["username"],
+                   g.json["smtp"]["password_set"]), ("none", "mailer", True), "stored settings", g)
+        r = c.post(TEST, {"to": "clear@example.com"})
+        check_problem(r, 422, field="smtp.security", rule="auth_needs_tls")
+        time.sleep(0.5)
+        expect_eq(authed.messages(), [], "messages sent with AUTH in the clear")
+        # fixing it in one patch (back to none without credentials) is accepted
+        plain_smtp(c, plain.port)
+    finally:
+        plain.stop()
+        authed.stop()
+        plain_smtp(c, 1)
 
 
 def test_auth_settings_endpoints(ctx):

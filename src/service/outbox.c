@@ -121,7 +121,7 @@ int rs_outbox_build(struct rs_ctx *ctx, const struct rs_notify_settings *ns,
     const char *body_t = ns->templates[kind].body && ns->templates[kind].body[0]
                              ? ns->templates[kind].body
                              : rs_mail_default_body(kind);
-    char *subject = rs_mail_render(subj_t, vars);
+    char *subject = rs_mail_render_subject(kind, subj_t, vars);
     char *body = rs_mail_render(body_t, vars);
     char mid[200];
     message_id(ctx, ns->smtp.from, mid, sizeof(mid));

@@ -339,6 +339,19 @@ int rs_cred_resolve_create(struct rs_new_credential *nc, const struct rs_user_op
     if (nc->hash && (*in_mask & RS_UF_TYPE) && in->type == RS_USER_API)
         return rs_error_field(err, RS_EVALIDATION, "password", "api_user",
                               "API users sign in with API keys only and have no password");
+    /* Require Reset forces a change of a password someone else knows: with
+     * neither one nor an invite it would make an active account that has no
+     * password and gets no mail. */
+    if (nc->require_reset == 1 && !nc->hash && !nc->invite) {
+        if ((*in_mask & RS_UF_TYPE) && in->type == RS_USER_API)
+            return rs_error_field(err, RS_EVALIDATION, "require_reset", "api_user",
+                                  "API users sign in with API keys only and have no password "
+                                  "to change");
+        return rs_error_field(err, RS_EVALIDATION, "password", "required",
+                              "require_reset needs a temporary password for the user to change "
+                              "at first sign-in: give password (Set Password), or send_invite "
+                              "so they choose their own");
+    }
     return 0;
 }
 

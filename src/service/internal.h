@@ -97,7 +97,10 @@ int rs_cred_prepare_create(struct rs_ctx *ctx, const struct rs_user *in, unsigne
                            const struct rs_create_opts *opts, struct rs_new_credential *ret,
                            struct rs_error *err) RS_WUR;
 /* Inside the create transaction, with the users options: resolves the
- * defaults (invite, require reset) and the status an invite implies. */
+ * defaults (invite, require reset) and the status an invite implies, and
+ * checks the options together: an invite is pending and not for API users;
+ * require_reset needs a password or an invite (422 field password, rule
+ * required). */
 int rs_cred_resolve_create(struct rs_new_credential *nc, const struct rs_user_options *o,
                            struct rs_user *in, unsigned *in_mask, struct rs_error *err) RS_WUR;
 /* After the user row is written: password, invite token and mail. */

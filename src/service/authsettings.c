@@ -220,6 +220,16 @@ int rs_auth_settings_load(struct rs_ctx *ctx, struct rs_conn *c, struct rs_auth_
     return doc_load(ctx, c, &auth_kind, ret, &stored, err);
 }
 
+int rs_auth_settings_read(struct rs_ctx *ctx, struct rs_auth_settings *ret, struct rs_error *err)
+{
+    struct rs_conn *c = rs_ctx_read_conn(ctx, err);
+    if (!c)
+        return -RS_EUNAVAILABLE;
+    int r = rs_auth_settings_load(ctx, c, ret, err);
+    rs_ctx_release(ctx);
+    return r;
+}
+
 int rs_notify_settings_load(struct rs_ctx *ctx, struct rs_conn *c,
                             struct rs_notify_settings *ret, struct rs_error *err)
 {
@@ -254,7 +264,18 @@ int rs_svc_notify_settings_get(struct rs_ctx *ctx, struct rs_notify_settings *re
 int rs_svc_auth_settings_patch(struct rs_ctx *ctx, json_t *patch, int64_t expected_version,
                                struct rs_auth_settings *ret, struct rs_error *err)
 {
-    return doc_patch(ctx, &auth_kind, patch, expected_version, ret, err);
+    int r = doc_patch(ctx, &auth_kind, patch, expected_version, ret, err);
+    if (r == 0) {
+        /* Unknown users must cost what real hashes now cost: remake the
+         * dummy hash here, after the commit (hashing never holds the
+         * writer), not in the next unknown user's sign-in. Out of memory
+         * leaves it to that sign-in (rs_pw_dummy_verify). */
+        struct rs_error ignored;
+        rs_error_init(&ignored);
+        if (rs_pw_dummy_prepare(ret->hash_memory_kib, ret->hash_iterations, &ignored) < 0)
+            rs_error_init(&ignored);
+    }
+    return r;
 }
 
 int rs_svc_notify_settings_patch(struct rs_ctx *ctx, json_t *patch, int64_t expected_version,

@@ -300,12 +300,8 @@ int rs_cred_prepare_create(struct rs_ctx *ctx, const struct rs_user *in, unsigne
     if (opts->send_invite == 1)
         return rs_error_field(err, RS_EVALIDATION, "password", "conflict",
                               "give either password (Set Password) or send_invite, not both");
-    struct rs_conn *c = rs_ctx_read_conn(ctx, err);
-    if (!c)
-        return -RS_EUNAVAILABLE;
     struct rs_auth_settings s;
-    int r = rs_auth_settings_load(ctx, c, &s, err);
-    rs_ctx_release(ctx);
+    int r = rs_auth_settings_read(ctx, &s, err);
     if (r < 0)
         return r;
     /* The profile check looks at what the user is being created with. */

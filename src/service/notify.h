@@ -23,6 +23,10 @@ int rs_auth_settings_load(struct rs_ctx *ctx, struct rs_conn *c, struct rs_auth_
                           struct rs_error *err) RS_WUR;
 int rs_notify_settings_load(struct rs_ctx *ctx, struct rs_conn *c,
                             struct rs_notify_settings *ret, struct rs_error *err) RS_WUR;
+/* rs_auth_settings_load on a read connection of its own, released before it
+ * returns (callers about to hash must hold no connection). */
+int rs_auth_settings_read(struct rs_ctx *ctx, struct rs_auth_settings *ret,
+                          struct rs_error *err) RS_WUR;
 /* settings:read to get, settings:admin to patch. A patch is a JSON merge
  * patch; expected_version (-1: any) is the If-Match version (412 when
  * stale). Each patch is one transaction with its audit event

@@ -427,6 +427,16 @@ int rs_cred_privilege_changed_group(struct rs_tx *tx, int64_t group_id, struct r
     return tx->ctx->store->ops->cred_privilege_bump_group(tx->conn, group_id, err);
 }
 
+int rs_cred_privilege_changed_role(struct rs_tx *tx, const char *role_key, struct rs_error *err)
+{
+    return tx->ctx->store->ops->cred_privilege_bump_role(tx->conn, role_key, err);
+}
+
+int rs_cred_privilege_changed_all(struct rs_tx *tx, struct rs_error *err)
+{
+    return tx->ctx->store->ops->cred_privilege_bump_all(tx->conn, err);
+}
+
 int rs_cred_erased(struct rs_ctx *ctx, struct rs_tx *tx, int64_t user_id, struct rs_error *err)
 {
     const struct rs_store_ops *ops = ctx->store->ops;

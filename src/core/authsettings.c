@@ -766,7 +766,12 @@ static int set_template_part(struct ctx *c, enum rs_mail_kind k, json_t *v, cons
     if (strlen(json_string_value(v)) != json_string_length(v))
         return rs_error_field(c->err, RS_EVALIDATION, path, "format",
                               "%s must not contain NUL characters", path);
-    int r = rs_mail_template_check(k, path, json_string_value(v), subject, c->err);
+    /* A stored subject may hold a body-only variable from before that rule:
+     * it still reads (and renders empty there). */
+    enum rs_mail_part part = !subject     ? RS_MAIL_PART_BODY
+                             : c->lenient ? RS_MAIL_PART_STORED_SUBJECT
+                                          : RS_MAIL_PART_SUBJECT;
+    int r = rs_mail_template_check(k, path, json_string_value(v), part, c->err);
     if (r < 0)
         return r;
     replace_str(dst, json_string_value(v));
@@ -792,11 +797,12 @@ static int m_template(struct ctx *c, json_t *v, int arg)
     json_object_foreach(v, name, part)
     {
         snprintf(p, sizeof(p), "%.100s.%.32s", base, name);
+        bool listing = strcmp(name, "variables") == 0 || strcmp(name, "body_only_variables") == 0;
         if (strcmp(name, "subject") == 0 || strcmp(name, "body") == 0)
             keep_first(&r, set_template_part(c, k, part, p, name[0] == 's'));
-        else if (strcmp(name, "variables") == 0 && !c->lenient)
+        else if (listing && !c->lenient)
             keep_first(&r, read_only(c, p, ": it lists the variables this mail may use"));
-        else if (!c->lenient && strcmp(name, "variables") != 0)
+        else if (!c->lenient && !listing)
             keep_first(&r, rs_error_field(c->err, RS_EBADREQUEST, p, "unknown_field",
                                           "unknown setting \"%s\"", p));
     }
@@ -844,6 +850,18 @@ static const struct member notify_members[] = {
     N_FN("templates", "test", m_template, RS_MAIL_TEST),
 };
 
+int rs_notify_smtp_auth_check(const struct rs_notify_settings *s, struct rs_error *err)
+{
+    const char *pw = s->smtp.password_new ? s->smtp.password_new : s->smtp.password_stored;
+    bool credentials = (s->smtp.username && s->smtp.username[0]) || (pw && pw[0]);
+    if (s->smtp.security != RS_SMTP_NONE || !credentials)
+        return 0;
+    return rs_error_field(err, RS_EVALIDATION, "smtp.security", "auth_needs_tls",
+                          "smtp.security is none but smtp.username or smtp.password is set: SMTP "
+                          "AUTH would send the password in the clear; choose starttls (or tls "
+                          "with an smtps:// url), or remove the username and password");
+}
+
 static int notify_post(struct ctx *c)
 {
     const struct rs_notify_settings *s = NS(c);
@@ -855,6 +873,9 @@ static int notify_post(struct ctx *c)
     if (s->smtp.security != RS_SMTP_TLS && tls_url)
         return rs_error_field(c->err, RS_EVALIDATION, "smtp.security", "security",
                               "smtp.security must be tls with an smtps:// url");
+    /* A stored document from before the rule still reads; the sender refuses it. */
+    if (!c->lenient)
+        return rs_notify_smtp_auth_check(s, c->err);
     return 0;
 }
 
@@ -961,6 +982,10 @@ json_t *rs_notify_settings_to_json(const struct rs_notify_settings *s, bool for_
             for (const char *const *v = rs_mail_variables(kind); *v; v++)
                 json_array_append_new(vars, json_string(*v));
             json_object_set_new(t, "variables", vars);
+            json_t *body_only = json_array();
+            for (const char *const *v = rs_mail_body_only_variables(kind); *v; v++)
+                json_array_append_new(body_only, json_string(*v));
+            json_object_set_new(t, "body_only_variables", body_only);
         }
         if (json_object_size(t) > 0)
             json_object_set_new(templates, rs_mail_kind_name(kind), t);

@@ -6,8 +6,8 @@
  * applying a JSON merge patch, encoding. Modelled on settings.h.
  *
  * Status of errors, as for the users document: unknown key, wrong JSON type,
- * read-only member (version, smtp.password_set, templates.KIND.variables)
- * 400; a well-formed value that breaks a rule 422.
+ * read-only member (version, smtp.password_set, templates.KIND.variables,
+ * templates.KIND.body_only_variables) 400; a well-formed value that breaks a rule 422.
  *
  * Merge patches (RFC 7396): a member set to null returns to its default; a
  * section set to null returns wholly to its defaults; in ip_rules.types and
@@ -118,16 +118,21 @@ int rs_auth_settings_patch(const struct rs_auth_settings *cur, json_t *patch,
  *              "password_changed": true, "account_locked": true,
  *              "expiry_notice": true},
  *  "templates": {"invite": {"subject": "...", "body": "...",
- *                           "variables": ["username", ...]}, ..., "test": {...}},
+ *                           "variables": ["username", ...],
+ *                           "body_only_variables": ["link"]}, ..., "test": {...}},
  *  "version": 1}
  * smtp.url: smtp://host[:port] or smtps://host[:port], host a name, an IPv4
  * address or [IPv6], port 1..65535, nothing after (rule "url"); security
  * none|starttls|tls ("enum"), tls with smtps:// only and the others with
  * smtp:// only (rule "security", naming smtp.security); username at most 256
  * bytes; password write-only (a patch's "password" sets password_new, null or
- * "" clears it; GET shows only password_set); from one mailbox (rule
+ * "" clears it; GET shows only password_set); a username or password (SMTP
+ * AUTH) with security none is refused (rule "auth_needs_tls", naming
+ * smtp.security; see rs_notify_smtp_auth_check); from one mailbox (rule
  * "mailbox"); timeout_seconds 1..300. Templates: rs_mail_template_check,
- * naming templates.KIND.subject or .body; null returns a template (or one
+ * naming templates.KIND.subject or .body (a subject using a body-only
+ * variable, such as the secret link: rule "variable_not_allowed"; a stored
+ * one from before that rule still reads); null returns a template (or one
  * part) to the default. The test message (RS_MAIL_TEST) has an editable
  * template too, and no "enabled" toggle: it is sent whenever an
  * administrator asks (enabled[RS_MAIL_TEST] is always true). */
@@ -157,18 +162,25 @@ void rs_notify_settings_defaults(struct rs_notify_settings *s);
 void rs_notify_settings_release(struct rs_notify_settings *s);
 void rs_notify_settings_copy(struct rs_notify_settings *dst, const struct rs_notify_settings *src);
 const char *rs_smtp_security_name(int security);
+/* SMTP AUTH (PLAIN, LOGIN) sends the password as readable text: credentials
+ * (a username, or a password set or being set) need starttls or tls. 0, or
+ * -RS_EVALIDATION naming smtp.security, rule "auth_needs_tls". A patch is
+ * refused by this rule; a stored document that breaks it (written before the
+ * rule) still reads, and the sender refuses to use it (rs_smtp_params_init). */
+int rs_notify_smtp_auth_check(const struct rs_notify_settings *s, struct rs_error *err) RS_WUR;
 
-/* for_storage false: the API form above (password_set, variables).
- * for_storage true: "password" (the stored text) instead of "password_set",
- * no "variables", and only the templates that differ from the defaults, so
- * improved default texts reach installations that never changed them. */
+/* for_storage false: the API form above (password_set, variables,
+ * body_only_variables). for_storage true: "password" (the stored text)
+ * instead of "password_set", no variable lists, and only the templates that
+ * differ from the defaults, so improved default texts reach installations
+ * that never changed them. */
 json_t *rs_notify_settings_to_json(const struct rs_notify_settings *s, bool for_storage);
 /* Reads a stored document (for_storage form), lenient as
  * rs_auth_settings_from_json. */
 int rs_notify_settings_from_json(json_t *doc, struct rs_notify_settings *ret,
                                  struct rs_error *err) RS_WUR;
-/* Applies a JSON merge patch (API form, without password_set and
- * variables, which are read-only) and checks the result. */
+/* Applies a JSON merge patch (API form, without password_set and the
+ * variable lists, which are read-only) and checks the result. */
 int rs_notify_settings_patch(const struct rs_notify_settings *cur, json_t *patch,
                              struct rs_notify_settings *ret, struct rs_error *err) RS_WUR;
 

@@ -31,6 +31,10 @@ static const char *const vars_email[] = {COMMON_VARS, "old_email", "new_email", 
                                          NULL};
 static const char *const vars_test[] = {COMMON_VARS, NULL};
 
+/* The link carries a secret token: bodies only. */
+static const char *const body_only_link[] = {"link", NULL};
+static const char *const body_only_none[] = {NULL};
+
 static const char *const *const kind_vars[RS_MAIL_KIND_COUNT] = {
     [RS_MAIL_INVITE] = vars_invite,
     [RS_MAIL_WELCOME] = vars_welcome,
@@ -163,6 +167,16 @@ const char *const *rs_mail_variables(enum rs_mail_kind k)
     return (unsigned)k < RS_MAIL_KIND_COUNT ? kind_vars[k] : vars_test;
 }
 
+const char *const *rs_mail_body_only_variables(enum rs_mail_kind k)
+{
+    static const char *const *const kind_body_only[RS_MAIL_KIND_COUNT] = {
+        [RS_MAIL_INVITE] = body_only_link,
+        [RS_MAIL_RESET] = body_only_link,
+    };
+    const char *const *v = (unsigned)k < RS_MAIL_KIND_COUNT ? kind_body_only[k] : NULL;
+    return v ? v : body_only_none;
+}
+
 const char *rs_mail_default_subject(enum rs_mail_kind k)
 {
     return (unsigned)k < RS_MAIL_KIND_COUNT ? default_subjects[k] : "";
@@ -245,8 +259,9 @@ static bool var_known(const char *const *vars, const char *name, size_t n)
 }
 
 int rs_mail_template_check(enum rs_mail_kind k, const char *field, const char *text,
-                           bool is_subject, struct rs_error *err)
+                           enum rs_mail_part part, struct rs_error *err)
 {
+    bool is_subject = part != RS_MAIL_PART_BODY;
     size_t len = strlen(text);
     long chars = rs_utf8_length(text, len);
     long max = is_subject ? RS_MAIL_SUBJECT_MAX : RS_MAIL_BODY_MAX;
@@ -262,6 +277,8 @@ int rs_mail_template_check(enum rs_mail_kind k, const char *field, const char *t
         return rs_error_field(err, RS_EVALIDATION, field, "header_injection",
                               "%s must be one line: it becomes the Subject header", field);
     const char *const *vars = rs_mail_variables(k);
+    const char *body_only = NULL;
+    size_t body_only_len = 0;
     for (const char *p = strstr(text, "{{"); p; p = strstr(p, "{{")) {
         const char *name;
         size_t n;
@@ -285,12 +302,25 @@ int rs_mail_template_check(enum rs_mail_kind k, const char *field, const char *t
             free(list.p);
             return r;
         }
+        /* Reported after every name is known to exist. */
+        if (part == RS_MAIL_PART_SUBJECT && !body_only &&
+            var_known(rs_mail_body_only_variables(k), name, n)) {
+            body_only = name;
+            body_only_len = n;
+        }
         p += plen;
     }
+    if (body_only)
+        return rs_error_field(err, RS_EVALIDATION, field, "variable_not_allowed",
+                              "%s uses {{%.*s}}, which may appear only in the body: it carries a "
+                              "secret token, and subjects are shown in mail lists, the outbox "
+                              "and logs",
+                              field, (int)body_only_len, body_only);
     return 0;
 }
 
-char *rs_mail_render(const char *tmpl, const char *const *vars)
+/* Replaces placeholders by their values; those named in `blank` render as "". */
+static char *render(const char *tmpl, const char *const *vars, const char *const *blank)
 {
     struct buf b = {0};
     buf_add(&b, "", 0);
@@ -310,7 +340,7 @@ char *rs_mail_render(const char *tmpl, const char *const *vars)
             p = open + 2;
             continue;
         }
-        for (size_t i = 0; vars && vars[i]; i += 2) {
+        for (size_t i = 0; vars && vars[i] && !(blank && var_known(blank, name, n)); i += 2) {
             if (strlen(vars[i]) == n && memcmp(vars[i], name, n) == 0) {
                 if (vars[i + 1])
                     buf_str(&b, vars[i + 1]);
@@ -320,6 +350,16 @@ char *rs_mail_render(const char *tmpl, const char *const *vars)
         p = open + plen;
     }
     return b.p;
+}
+
+char *rs_mail_render(const char *tmpl, const char *const *vars)
+{
+    return render(tmpl, vars, NULL);
+}
+
+char *rs_mail_render_subject(enum rs_mail_kind k, const char *tmpl, const char *const *vars)
+{
+    return render(tmpl, vars, rs_mail_body_only_variables(k));
 }
 
 /* --- addresses --- */

@@ -44,6 +44,21 @@ int rs_mail_kind_parse(const char *s, enum rs_mail_kind *ret) RS_WUR;
  * email_changed (sent to the old address): old_email, new_email,
  * changed_at. test: only the common ones. */
 const char *const *rs_mail_variables(enum rs_mail_kind k);
+/* NULL-terminated list of the kind's variables that may appear only in the
+ * body, never in the subject: "link" (invite, reset), which carries a secret
+ * token, while subjects are shown in mail lists, in the outbox
+ * (GET /api/v1/outbox) and in logs. Empty for kinds without one. */
+const char *const *rs_mail_body_only_variables(enum rs_mail_kind k);
+
+/* Which part of a template a text is, for rs_mail_template_check. */
+enum rs_mail_part {
+    RS_MAIL_PART_BODY,
+    RS_MAIL_PART_SUBJECT,
+    /* A subject read back from storage: as RS_MAIL_PART_SUBJECT, but a
+     * body-only variable (stored before that rule) is let through;
+     * rs_mail_render_subject leaves it empty. */
+    RS_MAIL_PART_STORED_SUBJECT,
+};
 
 /* The built-in templates (static strings). */
 const char *rs_mail_default_subject(enum rs_mail_kind k);
@@ -54,15 +69,20 @@ const char *rs_mail_default_body(enum rs_mail_kind k);
  * RS_MAIL_SUBJECT_MAX / RS_MAIL_BODY_MAX characters (rule "max_length"); a
  * subject without CR or LF (rule "header_injection"); every "{{" opens a
  * placeholder "{{ name }}" (rule "placeholder") naming one of the kind's
- * variables (rule "unknown_variable"). */
+ * variables (rule "unknown_variable"), and in a subject none of its
+ * body-only ones (rule "variable_not_allowed"). */
 int rs_mail_template_check(enum rs_mail_kind k, const char *field, const char *text,
-                           bool is_subject, struct rs_error *err) RS_WUR;
+                           enum rs_mail_part part, struct rs_error *err) RS_WUR;
 
 /* Replaces each "{{name}}" (spaces allowed inside the braces) by its value;
  * vars is name, value, name, value, ..., NULL (a NULL value counts as "").
  * Unknown names become ""; a "{{" that opens no placeholder stays as it is.
  * Caller frees. */
 char *rs_mail_render(const char *tmpl, const char *const *vars);
+/* rs_mail_render for a subject of kind k: its body-only variables render as
+ * "" whatever vars holds, so a secret link never reaches a subject (even
+ * one stored before the rule). Caller frees. */
+char *rs_mail_render_subject(enum rs_mail_kind k, const char *tmpl, const char *const *vars);
 
 /* The whole message with CRLF line ends:
  *   From (display name RFC 2047-encoded when not ASCII, quoted when it holds

@@ -14,7 +14,8 @@
 
 /* The two documents differ only in these operations; loading and patching
  * (If-Match, store, audit) are the same. `after_patch` runs on the patched
- * copy inside the transaction (sealing a password, dropping cached access). */
+ * copy inside the transaction, with the settings before it (sealing a
+ * password, dropping cached access, rotating sessions). */
 struct doc_kind {
     const char *key, *action;
     size_t size;
@@ -24,7 +25,7 @@ struct doc_kind {
     json_t *(*to_json)(const void *s, bool for_storage);
     void (*release)(void *s);
     int64_t *(*version)(void *s);
-    int (*after_patch)(struct rs_tx *tx, void *s, struct rs_error *err);
+    int (*after_patch)(struct rs_tx *tx, const void *before, void *after, struct rs_error *err);
 };
 
 /* The stored document of kind k (the defaults, version 1, when never
@@ -87,7 +88,7 @@ static int doc_patch(struct rs_ctx *ctx, const struct doc_kind *k, json_t *patch
         have_after = r == 0;
     }
     if (r == 0 && k->after_patch)
-        r = k->after_patch(&tx, after, err);
+        r = k->after_patch(&tx, before, after, err);
     if (r == 0) {
         *k->version(after) = v + 1;
         before_json = rs_json_text(k->to_json(before, false));
@@ -147,11 +148,26 @@ static int64_t *auth_version(void *s)
 {
     return &((struct rs_auth_settings *)s)->version;
 }
-/* IP rules and the 2FA policy decide who may do what: cached access and
- * sessions must be judged again. */
-static int auth_after_patch(struct rs_tx *tx, void *s, struct rs_error *err)
+static bool two_factor_policy_changed(const struct rs_auth_settings *a,
+                                      const struct rs_auth_settings *b)
 {
-    return rs_tx_access_changed(tx, err);
+    if (a->two_factor.require != b->two_factor.require)
+        return true;
+    if (!a->two_factor.roles || !b->two_factor.roles)
+        return a->two_factor.roles != b->two_factor.roles;
+    return !json_equal(a->two_factor.roles, b->two_factor.roles);
+}
+
+/* IP rules and the 2FA policy decide who may do what: cached access and
+ * sessions must be judged again. A new 2FA policy may concern anyone, so
+ * every user's sessions rotate on their next request, and those now
+ * required to enrol are sent to enrolment at once. */
+static int auth_after_patch(struct rs_tx *tx, const void *before, void *after, struct rs_error *err)
+{
+    int r = rs_tx_access_changed(tx, err);
+    if (r == 0 && two_factor_policy_changed(before, after))
+        r = rs_cred_privilege_changed_all(tx, err);
+    return r;
 }
 
 static const struct doc_kind auth_kind = {
@@ -189,7 +205,7 @@ static int64_t *notify_version(void *s)
 }
 /* A patch that carried smtp.password: seal it into password_stored ("" or
  * null clears it) so the plaintext is never stored. */
-static int notify_after_patch(struct rs_tx *tx, void *p, struct rs_error *err)
+static int notify_after_patch(struct rs_tx *tx, const void *before, void *p, struct rs_error *err)
 {
     struct rs_notify_settings *s = p;
     if (!s->smtp.password_new)
@@ -218,6 +234,16 @@ int rs_auth_settings_load(struct rs_ctx *ctx, struct rs_conn *c, struct rs_auth_
 {
     bool stored;
     return doc_load(ctx, c, &auth_kind, ret, &stored, err);
+}
+
+int rs_auth_settings_read(struct rs_ctx *ctx, struct rs_auth_settings *ret, struct rs_error *err)
+{
+    struct rs_conn *c = rs_ctx_read_conn(ctx, err);
+    if (!c)
+        return -RS_EUNAVAILABLE;
+    int r = rs_auth_settings_load(ctx, c, ret, err);
+    rs_ctx_release(ctx);
+    return r;
 }
 
 int rs_notify_settings_load(struct rs_ctx *ctx, struct rs_conn *c,
@@ -254,7 +280,18 @@ int rs_svc_notify_settings_get(struct rs_ctx *ctx, struct rs_notify_settings *re
 int rs_svc_auth_settings_patch(struct rs_ctx *ctx, json_t *patch, int64_t expected_version,
                                struct rs_auth_settings *ret, struct rs_error *err)
 {
-    return doc_patch(ctx, &auth_kind, patch, expected_version, ret, err);
+    int r = doc_patch(ctx, &auth_kind, patch, expected_version, ret, err);
+    if (r == 0) {
+        /* Unknown users must cost what real hashes now cost: remake the
+         * dummy hash here, after the commit (hashing never holds the
+         * writer), not in the next unknown user's sign-in. Out of memory
+         * leaves it to that sign-in (rs_pw_dummy_verify). */
+        struct rs_error ignored;
+        rs_error_init(&ignored);
+        if (rs_pw_dummy_prepare(ret->hash_memory_kib, ret->hash_iterations, &ignored) < 0)
+            rs_error_init(&ignored);
+    }
+    return r;
 }
 
 int rs_svc_notify_settings_patch(struct rs_ctx *ctx, json_t *patch, int64_t expected_version,

@@ -300,12 +300,8 @@ int rs_cred_prepare_create(struct rs_ctx *ctx, const struct rs_user *in, unsigne
     if (opts->send_invite == 1)
         return rs_error_field(err, RS_EVALIDATION, "password", "conflict",
                               "give either password (Set Password) or send_invite, not both");
-    struct rs_conn *c = rs_ctx_read_conn(ctx, err);
-    if (!c)
-        return -RS_EUNAVAILABLE;
     struct rs_auth_settings s;
-    int r = rs_auth_settings_load(ctx, c, &s, err);
-    rs_ctx_release(ctx);
+    int r = rs_auth_settings_read(ctx, &s, err);
     if (r < 0)
         return r;
     /* The profile check looks at what the user is being created with. */
@@ -339,6 +335,19 @@ int rs_cred_resolve_create(struct rs_new_credential *nc, const struct rs_user_op
     if (nc->hash && (*in_mask & RS_UF_TYPE) && in->type == RS_USER_API)
         return rs_error_field(err, RS_EVALIDATION, "password", "api_user",
                               "API users sign in with API keys only and have no password");
+    /* Require Reset forces a change of a password someone else knows: with
+     * neither one nor an invite it would make an active account that has no
+     * password and gets no mail. */
+    if (nc->require_reset == 1 && !nc->hash && !nc->invite) {
+        if ((*in_mask & RS_UF_TYPE) && in->type == RS_USER_API)
+            return rs_error_field(err, RS_EVALIDATION, "require_reset", "api_user",
+                                  "API users sign in with API keys only and have no password "
+                                  "to change");
+        return rs_error_field(err, RS_EVALIDATION, "password", "required",
+                              "require_reset needs a temporary password for the user to change "
+                              "at first sign-in: give password (Set Password), or send_invite "
+                              "so they choose their own");
+    }
     return 0;
 }
 
@@ -416,6 +425,16 @@ int rs_cred_privilege_changed_users(struct rs_tx *tx, const int64_t *user_ids, s
 int rs_cred_privilege_changed_group(struct rs_tx *tx, int64_t group_id, struct rs_error *err)
 {
     return tx->ctx->store->ops->cred_privilege_bump_group(tx->conn, group_id, err);
+}
+
+int rs_cred_privilege_changed_role(struct rs_tx *tx, const char *role_key, struct rs_error *err)
+{
+    return tx->ctx->store->ops->cred_privilege_bump_role(tx->conn, role_key, err);
+}
+
+int rs_cred_privilege_changed_all(struct rs_tx *tx, struct rs_error *err)
+{
+    return tx->ctx->store->ops->cred_privilege_bump_all(tx->conn, err);
 }
 
 int rs_cred_erased(struct rs_ctx *ctx, struct rs_tx *tx, int64_t user_id, struct rs_error *err)

@@ -150,30 +150,80 @@ bool rs_pw_needs_rehash(const char *hash, int memory_kib, int iterations)
                                           (size_t)memory_kib * 1024) != 0;
 }
 
-/* One hash per parameter set, made on first use, so an unknown user costs
- * the same verification as a known one. */
+/* The hash an unknown user's password (or a missing one) is checked
+ * against, made ahead for the current parameters (rs_pw_dummy_prepare at
+ * start and after they change), so that no sign-in pays for making it. */
 static pthread_mutex_t dummy_lock = PTHREAD_MUTEX_INITIALIZER;
 static char dummy_hash[crypto_pwhash_STRBYTES];
 static int dummy_mem, dummy_iter;
+static unsigned long dummy_made;
+
+/* Makes the dummy hash for these parameters (no lock held while hashing)
+ * and installs it; false when memory ran out. The caller holds a slot. */
+static bool dummy_make(int memory_kib, int iterations)
+{
+    char h[crypto_pwhash_STRBYTES];
+    if (crypto_pwhash_str_alg(h, "roster-dummy-password", 21, (unsigned long long)iterations,
+                              (size_t)memory_kib * 1024, crypto_pwhash_ALG_ARGON2ID13) != 0)
+        return false;
+    pthread_mutex_lock(&dummy_lock);
+    memcpy(dummy_hash, h, sizeof(h));
+    dummy_mem = memory_kib;
+    dummy_iter = iterations;
+    dummy_made++;
+    pthread_mutex_unlock(&dummy_lock);
+    return true;
+}
+
+/* Copies the dummy hash into out when it was made with these parameters. */
+static bool dummy_get(int memory_kib, int iterations, char out[crypto_pwhash_STRBYTES])
+{
+    pthread_mutex_lock(&dummy_lock);
+    bool ready = dummy_mem == memory_kib && dummy_iter == iterations;
+    if (ready)
+        memcpy(out, dummy_hash, crypto_pwhash_STRBYTES);
+    pthread_mutex_unlock(&dummy_lock);
+    return ready;
+}
+
+int rs_pw_dummy_prepare(int memory_kib, int iterations, struct rs_error *err)
+{
+    char h[crypto_pwhash_STRBYTES];
+    if (dummy_get(memory_kib, iterations, h))
+        return 0;
+    slot_take();
+    bool ok = dummy_make(memory_kib, iterations);
+    slot_give();
+    if (!ok)
+        return rs_error_set(err, RS_EUNAVAILABLE, "not enough memory for a password hash of %d KiB",
+                            memory_kib);
+    return 0;
+}
+
+bool rs_pw_dummy_ready(int memory_kib, int iterations, unsigned long *ret_made)
+{
+    char h[crypto_pwhash_STRBYTES];
+    bool ready = dummy_get(memory_kib, iterations, h);
+    if (ret_made) {
+        pthread_mutex_lock(&dummy_lock);
+        *ret_made = dummy_made;
+        pthread_mutex_unlock(&dummy_lock);
+    }
+    return ready;
+}
 
 void rs_pw_dummy_verify(const char *pw, int memory_kib, int iterations)
 {
     char h[crypto_pwhash_STRBYTES];
     slot_take();
-    pthread_mutex_lock(&dummy_lock);
-    if (dummy_mem != memory_kib || dummy_iter != iterations) {
-        if (crypto_pwhash_str_alg(dummy_hash, "roster-dummy-password", 21,
-                                  (unsigned long long)iterations, (size_t)memory_kib * 1024,
-                                  crypto_pwhash_ALG_ARGON2ID13) == 0) {
-            dummy_mem = memory_kib;
-            dummy_iter = iterations;
-        }
-    }
-    memcpy(h, dummy_hash, sizeof(h));
-    pthread_mutex_unlock(&dummy_lock);
-    if (h[0]) {
+    if (dummy_get(memory_kib, iterations, h)) {
         volatile int sink = crypto_pwhash_str_verify(h, pw, strlen(pw));
         (void)sink;
+    } else {
+        /* Parameters this process has not prepared (another process changed
+         * them): making the hash is one argon2id computation with them, the
+         * cost of the verification it stands for, and readies the next. */
+        (void)dummy_make(memory_kib, iterations);
     }
     slot_give();
 }

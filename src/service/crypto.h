@@ -30,7 +30,17 @@ int rs_pw_hash(const char *pw, int memory_kib, int iterations, char **ret,
 bool rs_pw_verify(const char *hash, const char *pw);
 /* Whether hash was made with other parameters than these. */
 bool rs_pw_needs_rehash(const char *hash, int memory_kib, int iterations);
-/* Spends the time of one verification (unknown users, no password). */
+/* Makes the dummy hash for these parameters now unless it is made already:
+ * at server start and whenever the hashing parameters change, so that no
+ * sign-in pays for it. Takes a hashing slot; thread-safe. */
+int rs_pw_dummy_prepare(int memory_kib, int iterations, struct rs_error *err) RS_WUR;
+/* Whether the dummy hash is made for these parameters; *ret_made (may be
+ * NULL) how many dummy hashes the process has made (tests, logs). */
+bool rs_pw_dummy_ready(int memory_kib, int iterations, unsigned long *ret_made);
+/* Spends the time of one verification (unknown users, no password): a
+ * verification against the prepared dummy hash or, for parameters not
+ * prepared here (changed by another process), making it, which costs the
+ * same one argon2id computation. */
 void rs_pw_dummy_verify(const char *pw, int memory_kib, int iterations);
 
 #define RS_TOKEN_CHARS 44 /* 43 base64url characters + NUL */

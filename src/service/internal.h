@@ -97,7 +97,10 @@ int rs_cred_prepare_create(struct rs_ctx *ctx, const struct rs_user *in, unsigne
                            const struct rs_create_opts *opts, struct rs_new_credential *ret,
                            struct rs_error *err) RS_WUR;
 /* Inside the create transaction, with the users options: resolves the
- * defaults (invite, require reset) and the status an invite implies. */
+ * defaults (invite, require reset) and the status an invite implies, and
+ * checks the options together: an invite is pending and not for API users;
+ * require_reset needs a password or an invite (422 field password, rule
+ * required). */
 int rs_cred_resolve_create(struct rs_new_credential *nc, const struct rs_user_options *o,
                            struct rs_user *in, unsigned *in_mask, struct rs_error *err) RS_WUR;
 /* After the user row is written: password, invite token and mail. */
@@ -107,15 +110,21 @@ int rs_cred_created(struct rs_ctx *ctx, struct rs_tx *tx, const struct rs_user *
 int rs_cred_status_changed(struct rs_ctx *ctx, struct rs_tx *tx, const struct rs_user *before,
                            const struct rs_user *after, struct rs_error *err) RS_WUR;
 /* Within tx, beside rs_tx_access_changed: the user's privileges (type,
- * primary or secondary roles, groups, a group's roles) change, so each of
- * their sessions gets a new id on its next request, with the sign-in policy
- * (2FA) applied again. _users: each listed user; _group: every member of
- * the group (call it before members or the group are removed). */
+ * primary or secondary roles, groups, a group's roles, the permissions of a
+ * role they hold) or the sign-in policy that applies to them change, so
+ * each of their sessions gets a new id on its next request, with the
+ * sign-in policy (2FA) applied again. _users: each listed user; _group:
+ * every member of the group (call it before members or the group are
+ * removed); _role: every holder of the role (primary, secondary, through a
+ * group); _all: every user (the 2FA policy changed). One statement each. */
 int rs_cred_privilege_changed(struct rs_tx *tx, int64_t user_id, struct rs_error *err) RS_WUR;
 int rs_cred_privilege_changed_users(struct rs_tx *tx, const int64_t *user_ids, size_t n,
                                     struct rs_error *err) RS_WUR;
 int rs_cred_privilege_changed_group(struct rs_tx *tx, int64_t group_id,
                                     struct rs_error *err) RS_WUR;
+int rs_cred_privilege_changed_role(struct rs_tx *tx, const char *role_key,
+                                   struct rs_error *err) RS_WUR;
+int rs_cred_privilege_changed_all(struct rs_tx *tx, struct rs_error *err) RS_WUR;
 /* Within tx, after a user's email changed: the email_changed notice to the
  * old address (none when there was none). */
 int rs_cred_email_changed(struct rs_ctx *ctx, struct rs_tx *tx, const struct rs_user *before,

@@ -23,6 +23,10 @@ int rs_auth_settings_load(struct rs_ctx *ctx, struct rs_conn *c, struct rs_auth_
                           struct rs_error *err) RS_WUR;
 int rs_notify_settings_load(struct rs_ctx *ctx, struct rs_conn *c,
                             struct rs_notify_settings *ret, struct rs_error *err) RS_WUR;
+/* rs_auth_settings_load on a read connection of its own, released before it
+ * returns (callers about to hash must hold no connection). */
+int rs_auth_settings_read(struct rs_ctx *ctx, struct rs_auth_settings *ret,
+                          struct rs_error *err) RS_WUR;
 /* settings:read to get, settings:admin to patch. A patch is a JSON merge
  * patch; expected_version (-1: any) is the If-Match version (412 when
  * stale). Each patch is one transaction with its audit event
@@ -70,7 +74,10 @@ int rs_outbox_build(struct rs_ctx *ctx, const struct rs_notify_settings *ns,
                     struct rs_error *err) RS_WUR;
 
 /* SMTP parameters taken from the notification settings, with the password
- * opened (rs_secret_open). Wipe with rs_smtp_params_release. */
+ * opened (rs_secret_open). Refuses credentials with security none
+ * (rs_notify_smtp_auth_check: a stored document from before that rule), so
+ * a password never crosses the network in the clear. Wipe with
+ * rs_smtp_params_release. */
 struct rs_smtp_params {
     struct rs_smtp_config cfg;
     char from_addr[RS_MAIL_ADDR_MAX + 1];

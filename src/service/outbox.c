@@ -121,7 +121,7 @@ int rs_outbox_build(struct rs_ctx *ctx, const struct rs_notify_settings *ns,
     const char *body_t = ns->templates[kind].body && ns->templates[kind].body[0]
                              ? ns->templates[kind].body
                              : rs_mail_default_body(kind);
-    char *subject = rs_mail_render(subj_t, vars);
+    char *subject = rs_mail_render_subject(kind, subj_t, vars);
     char *body = rs_mail_render(body_t, vars);
     char mid[200];
     message_id(ctx, ns->smtp.from, mid, sizeof(mid));
@@ -191,6 +191,9 @@ int rs_smtp_params_init(const struct rs_notify_settings *ns, struct rs_smtp_para
                                             sizeof(ret->from_addr)) < 0)
         return rs_error_field(err, RS_EVALIDATION, "smtp.from", "mailbox",
                               "smtp.from is not one mailbox");
+    int r = rs_notify_smtp_auth_check(ns, err);
+    if (r < 0)
+        return r;
     if (ns->smtp.password_stored && ns->smtp.password_stored[0]) {
         size_t n = 0;
         if (rs_secret_open(ns->smtp.password_stored, (unsigned char *)ret->password,

@@ -160,6 +160,11 @@ static int save_role(struct rs_ctx *ctx, json_t *body, int64_t id, int64_t expec
      * catalogue, which is cached by the same version (access.c). */
     if (r == 0)
         r = rs_tx_access_changed(&tx, err);
+    /* New permissions (or none, retired) for everyone holding the role:
+     * their sessions rotate, the 2FA policy ("admins") judged again. */
+    if (r == 0 && old &&
+        (old->active != role.active || !json_equal(old->permissions, role.permissions)))
+        r = rs_cred_privilege_changed_role(&tx, old->key, err);
     if (r == 0)
         r = rs_tx_commit(&tx, err);
     else

@@ -203,6 +203,12 @@ struct rs_login_out {
     char csrf[RS_HASH_HEX];
 };
 void rs_login_out_release(struct rs_login_out *o);
+/* Before serving (no access check): makes what sign-in needs ahead of the
+ * first request, namely the dummy hash unknown users are checked against,
+ * with the stored hashing parameters (returned). rs_svc_auth_settings_patch
+ * remakes it when they change. */
+int rs_svc_signin_prepare(struct rs_ctx *ctx, int *ret_memory_kib, int *ret_iterations,
+                          struct rs_error *err) RS_WUR;
 /* writes: signs in. Every refusal is -RS_EUNAUTHENTICATED "invalid
  * credentials" (the reason in the audit log), except: 2FA needed and no code
  * (-RS_EUNAUTHENTICATED with field "totp", rule "required") and the client

@@ -687,6 +687,23 @@ abort:
     return r;
 }
 
+int rs_svc_signin_prepare(struct rs_ctx *ctx, int *ret_memory_kib, int *ret_iterations,
+                          struct rs_error *err)
+{
+    struct rs_auth_settings s;
+    int r = rs_auth_settings_read(ctx, &s, err);
+    if (r < 0)
+        return r;
+    int mem = s.hash_memory_kib, it = s.hash_iterations;
+    rs_auth_settings_release(&s);
+    r = rs_pw_dummy_prepare(mem, it, err);
+    if (r < 0)
+        return r;
+    *ret_memory_kib = mem;
+    *ret_iterations = it;
+    return 0;
+}
+
 int rs_svc_login(struct rs_ctx *ctx, const struct rs_login_in *in, struct rs_login_out *ret,
                  int *ret_retry_after, struct rs_error *err)
 {

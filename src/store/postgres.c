@@ -2967,6 +2967,27 @@ static int pg_cred_privilege_bump_group(struct rs_conn *rc_conn, int64_t group_i
                    &p, err);
 }
 
+/* The holders as pg_role_held finds them, whatever their status. */
+static int pg_cred_privilege_bump_role(struct rs_conn *rc_conn, const char *role_key,
+                                       struct rs_error *err)
+{
+    struct pg_params p = {0};
+    pp_text(&p, role_key);
+    return pg_exec(to_pg(rc_conn),
+                   "UPDATE credentials SET privilege_epoch = privilege_epoch + 1 WHERE user_id IN ("
+                   "SELECT id FROM users WHERE role = $1"
+                   " UNION SELECT user_id FROM user_roles WHERE role_key = $1"
+                   " UNION SELECT m.user_id FROM groups g JOIN group_members m"
+                   " ON m.group_id = g.id WHERE g.roles::jsonb ? $1)",
+                   &p, err);
+}
+
+static int pg_cred_privilege_bump_all(struct rs_conn *rc_conn, struct rs_error *err)
+{
+    return pg_exec(to_pg(rc_conn), "UPDATE credentials SET privilege_epoch = privilege_epoch + 1",
+                   NULL, err);
+}
+
 #define TOKEN_COLS "id, token_hash, kind, user_id, created_at, expires_at, used_at, pw_changed_at"
 
 static int token_from_row(PGresult *r, int row, struct rs_auth_token *ret, struct rs_error *err)
@@ -3390,6 +3411,8 @@ static const struct rs_store_ops pg_ops = {
     .session_successor_find = pg_session_successor_find,
     .cred_privilege_bump = pg_cred_privilege_bump,
     .cred_privilege_bump_group = pg_cred_privilege_bump_group,
+    .cred_privilege_bump_role = pg_cred_privilege_bump_role,
+    .cred_privilege_bump_all = pg_cred_privilege_bump_all,
     .token_insert = pg_token_insert,
     .token_find = pg_token_find,
     .token_use = pg_token_use,

@@ -101,6 +101,8 @@ enum stmt_id {
     ST_SESSION_SUCC_FIND,
     ST_CRED_PRIV_BUMP,
     ST_CRED_PRIV_BUMP_GROUP,
+    ST_CRED_PRIV_BUMP_ROLE,
+    ST_CRED_PRIV_BUMP_ALL,
     ST_TOKEN_INSERT,
     ST_TOKEN_FIND,
     ST_TOKEN_USE,
@@ -312,6 +314,14 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_CRED_PRIV_BUMP_GROUP] = "UPDATE credentials SET privilege_epoch = privilege_epoch + 1 "
                                 "WHERE user_id IN (SELECT user_id FROM group_members "
                                 "WHERE group_id = ?)",
+    /* The holders as ST_ROLE_HELD finds them, whatever their status. */
+    [ST_CRED_PRIV_BUMP_ROLE] =
+        "UPDATE credentials SET privilege_epoch = privilege_epoch + 1 WHERE user_id IN ("
+        "SELECT id FROM users WHERE role = ?1 "
+        "UNION SELECT user_id FROM user_roles WHERE role_key = ?1 "
+        "UNION SELECT m.user_id FROM group_members m JOIN groups g ON g.id = m.group_id "
+        "WHERE EXISTS (SELECT 1 FROM json_each(g.roles) WHERE json_each.value = ?1))",
+    [ST_CRED_PRIV_BUMP_ALL] = "UPDATE credentials SET privilege_epoch = privilege_epoch + 1",
     [ST_TOKEN_INSERT] = "INSERT INTO auth_tokens (token_hash, kind, user_id, created_at, "
                         "expires_at, used_at, pw_changed_at) VALUES (?,?,?,?,?,?,?)",
     [ST_TOKEN_FIND] = "SELECT " TOKEN_COLS " FROM auth_tokens WHERE token_hash = ?",
@@ -3225,6 +3235,28 @@ static int sq_cred_privilege_bump_group(struct rs_conn *cb, int64_t group_id,
     return k < 0 ? k : 0;
 }
 
+static int sq_cred_privilege_bump_role(struct rs_conn *cb, const char *role_key,
+                                       struct rs_error *err)
+{
+    struct sq_conn *c = CONN(cb);
+    sqlite3_stmt *st = stmt(c, ST_CRED_PRIV_BUMP_ROLE, err);
+    if (!st)
+        return -RS_EINTERNAL;
+    bind_text(st, 1, role_key);
+    int k = step_write(c, st, "bump privilege epoch of role holders", err);
+    return k < 0 ? k : 0;
+}
+
+static int sq_cred_privilege_bump_all(struct rs_conn *cb, struct rs_error *err)
+{
+    struct sq_conn *c = CONN(cb);
+    sqlite3_stmt *st = stmt(c, ST_CRED_PRIV_BUMP_ALL, err);
+    if (!st)
+        return -RS_EINTERNAL;
+    int k = step_write(c, st, "bump privilege epoch of every user", err);
+    return k < 0 ? k : 0;
+}
+
 static int sq_token_insert(struct rs_conn *cb, struct rs_auth_token *t, struct rs_error *err)
 {
     struct sq_conn *c = CONN(cb);
@@ -3617,6 +3649,8 @@ static const struct rs_store_ops sqlite_ops = {
     .session_successor_find = sq_session_successor_find,
     .cred_privilege_bump = sq_cred_privilege_bump,
     .cred_privilege_bump_group = sq_cred_privilege_bump_group,
+    .cred_privilege_bump_role = sq_cred_privilege_bump_role,
+    .cred_privilege_bump_all = sq_cred_privilege_bump_all,
     .token_insert = sq_token_insert,
     .token_find = sq_token_find,
     .token_use = sq_token_use,

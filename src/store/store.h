@@ -226,6 +226,12 @@ struct rs_store_ops {
     int (*cred_privilege_bump)(struct rs_conn *c, const int64_t *user_ids, size_t n,
                                struct rs_error *err);
     int (*cred_privilege_bump_group)(struct rs_conn *c, int64_t group_id, struct rs_error *err);
+    /* In a write tx, one statement each: privilege_epoch + 1 for every
+     * holder of role role_key (primary, secondary, or through a group's
+     * roles; whatever their status), or for every user (a sign-in policy
+     * that may concern anyone changed). */
+    int (*cred_privilege_bump_role)(struct rs_conn *c, const char *role_key, struct rs_error *err);
+    int (*cred_privilege_bump_all)(struct rs_conn *c, struct rs_error *err);
 
     /* Adds hash to a user's history and keeps only the newest `keep`. */
     int (*pwhist_add)(struct rs_conn *c, int64_t user_id, const char *hash, int64_t at, int keep,

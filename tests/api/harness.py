@@ -752,6 +752,22 @@ Client.put = _client_put
 Client.delete = _client_delete
 
 
+def db_exec(ctx, db_url, sql, pg_sql=None):
+    """Runs one statement on a server's database behind its back (the SQLite
+    file, or the suite's PostgreSQL cluster; pg_sql when the dialects
+    differ)."""
+    if db_url.startswith("sqlite:"):
+        import sqlite3
+        con = sqlite3.connect(ctx.sqlite_path(db_url), timeout=10)
+        try:
+            con.execute(sql)
+            con.commit()
+        finally:
+            con.close()
+        return
+    ctx.suite.pg().psql(db_url.rsplit("/", 1)[1], pg_sql or sql)
+
+
 def poll(fn, timeout=10.0, interval=0.1, what="condition"):
     """Calls fn() every interval until it returns something truthy; returns
     that value, or raises AssertionError naming `what` after timeout."""

@@ -16,9 +16,9 @@ Each cache test first asks the question once (so a cache is warm) and only
 then makes the change."""
 
 import json
-import sqlite3
 import time
 
+import harness
 from harness import (Failures, check_problem, create_user, expect, expect_eq, expect_status,
                      unique_tag, urlq)
 
@@ -161,16 +161,7 @@ def expect_soon(f, label, fn, want, within=WITHIN):
 def db_exec(ctx, srv, sql):
     """Runs one statement on the server's database behind its back (an
     out-of-band change: what POST /access/cache/clear is there for)."""
-    url = srv.db_url
-    if url.startswith("sqlite:"):
-        con = sqlite3.connect(ctx.sqlite_path(url), timeout=10)
-        try:
-            con.execute(sql)
-            con.commit()
-        finally:
-            con.close()
-        return
-    ctx.suite.pg().psql(url.rsplit("/", 1)[1], sql)
+    harness.db_exec(ctx, srv.db_url, sql)
 
 
 def settings_probe(srv, token):

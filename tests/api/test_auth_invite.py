@@ -2,8 +2,9 @@
 the spec's User Creation Options): Send Invite (pending, invite mail,
 activate with the token, single use), Set Password, Require Reset (must
 change at first sign-in; until then only change-password, me, logout and
-sessions), Active without a password; password with send_invite is 422; an
-administrator's reset by email and by temporary password."""
+sessions), Active without a password; password with send_invite is 422, as
+is require_reset with neither a password nor an invite; an administrator's
+reset by email and by temporary password."""
 
 from harness import (AUTH, Failures, Session, auth_env, check_generic_401, check_problem,
                      create_user, event_reason, events, expect, expect_eq, expect_status,
@@ -120,6 +121,50 @@ def test_password_with_send_invite_is_422(ctx):
            + r.describe())
     expect_eq(user_total(c), n, "users after the refused create")
     expect_eq(env.smtp.to(body["email"]), [], "mail after the refused create")
+
+
+def test_require_reset_needs_a_password_or_an_invite(ctx):
+    """Require Reset forces a change of a password someone else set: without
+    one and without an invite it would make an active account with no
+    password and no mail. 422 field password, rule required; nothing made."""
+    env = auth_env(ctx)
+    c = env.admin
+    f = Failures()
+    n = user_total(c)
+    for label, extra in (("no options", {}),
+                         ("send_invite false", {"send_invite": False}),
+                         ("active", {"status": "active"}),
+                         ("pending without invite", {"status": "pending", "send_invite": False})):
+        body = user_body("rrn" + unique_tag(), require_reset=True, **extra)
+        r = c.post(USERS, body)
+        try:
+            b = check_problem(r, 422, field="password", rule="required")
+            msg = " ".join(e.get("message") or "" for e in b.get("errors") or [])
+            f.check("require_reset" in msg and "invite" in msg,
+                    "%s: the refusal says why: %s" % (label, r.describe()))
+        except AssertionError as e:
+            f.items.append("%s: %s" % (label, e))
+        f.check(env.smtp.none_for(body["email"], wait=0.2) == [],
+                "%s: mail after the refused create" % label)
+    body = user_body("rra" + unique_tag(), require_reset=True, type="api")
+    r = c.post(USERS, body)
+    try:
+        check_problem(r, 422, field="require_reset", rule="api_user")
+    except AssertionError as e:
+        f.items.append("API user: %s" % e)
+    f.check(user_total(c) == n, "a refused create added a user")
+    # with a password, or with an invite, it is accepted
+    u, pw = env.user(require_reset=True)
+    f.check(u["status"] == "active", "require_reset with a password: %r" % u)
+    r = c.post(USERS, user_body("rri" + unique_tag(), require_reset=True, send_invite=True))
+    f.check(r.status == 201 and (r.json or {}).get("status") == "pending",
+            "require_reset with send_invite: " + r.describe())
+    if r.status == 201:
+        env.mail(r.json["email"], "invite")
+    # require_reset false without a password stays allowed (Active, password later)
+    r = c.post(USERS, user_body("rrf" + unique_tag(), require_reset=False))
+    f.check(r.status == 201, "require_reset false without a password: " + r.describe())
+    f.raise_if_any()
 
 
 def test_require_reset_allows_only_the_password_change(ctx):

@@ -4,12 +4,14 @@ comparable timing for existing and unknown usernames, the session cookie's
 attributes, session fixation, CSRF on cookie-authenticated changes, logout,
 API-type users, and the login diagnosis."""
 
+import json
 import statistics
 import time
 
 from harness import (AUTH, SESSION_COOKIE, Failures, Session, auth_env, check_generic_401,
                      check_problem, create_user, event_reason, events, expect, expect_eq,
-                     expect_status, session_cookie, strong_password, unique_tag)
+                     expect_status, session_cookie, start_auth_server, strong_password,
+                     unique_tag)
 
 USERS = "/api/v1/users"
 
@@ -167,6 +169,37 @@ def test_failed_login_timing_is_comparable_for_existing_and_unknown_users(ctx):
     expect(max(ma, mb) <= 2 * min(ma, mb),
            "median failed-login time existing %.1f ms vs unknown %.1f ms (more than 2x apart)" % (
                ma * 1000, mb * 1000))
+
+
+def signin_ready_lines(server):
+    out = []
+    for line in server.stderr_text().splitlines():
+        try:
+            o = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(o, dict) and str(o.get("msg", "")).startswith("sign-in ready"):
+            out.append((o.get("hash_memory_kib"), o.get("hash_iterations")))
+    return out
+
+
+def test_dummy_hash_is_made_at_start_with_the_stored_parameters(ctx):
+    # An unknown user is checked against a dummy hash; made in the first such
+    # sign-in, that one answer would be slower (telling the name is unknown).
+    # The server makes it before it listens, with the database's hashing
+    # parameters (their changes remake it at once: tests/unit/
+    # test_service_signin.c counts the hashes; timing is not tested here).
+    env = start_auth_server(ctx)
+    expect_eq(signin_ready_lines(env.server), [("19456", "2")], "sign-in ready at start")
+    env.patch_auth({"password": {"hash_memory_kib": 20480, "hash_iterations": 3}})
+    env.server.restart()
+    expect_eq(signin_ready_lines(env.server), [("19456", "2"), ("20480", "3")],
+              "sign-in ready after a restart with other parameters")
+    check_generic_401(Session(env.server).login("ghost" + unique_tag(8), "Wrong" +
+                                                strong_password()), "unknown user")
+    pw = strong_password()
+    u = create_user(env.server.client(), "dh" + unique_tag(8), password=pw)
+    expect_status(Session(env.server).login(u["username"], pw), 200)
 
 
 def test_session_cookie_attributes(ctx):

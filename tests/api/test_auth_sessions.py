@@ -4,11 +4,12 @@ administrator lists and ends anyone's (users:read / users:write); idle and
 absolute timeouts (through the test clock); max_per_user ends the oldest;
 deactivate, lock, a password change and an administrator's reset end
 sessions at once; a new session id after a password change, and after a
-change of the user's privileges (type, roles, groups: the 2FA policy is
-applied again; the old cookie works for a 10 s grace, the CSRF token stays)."""
+change of the user's privileges (type, roles, groups, the permissions of a
+role they hold) or of the 2FA policy (the policy is applied again; the old
+cookie works for a 10 s grace, the CSRF token stays)."""
 
 from harness import (AUTH, SESSION_COOKIE, Failures, Session, auth_env, check_problem,
-                     event_reason, events, expect, expect_eq, expect_status, poll, session_cookie,
+                     db_exec, event_reason, events, expect, expect_eq, expect_status, poll, session_cookie,
                      start_auth_server, strong_password, unique_tag)
 
 USERS = "/api/v1/users"
@@ -333,20 +334,127 @@ def test_roles_through_groups_and_role_assignments_rotate_the_session(ctx):
     f.raise_if_any()
 
 
+def no_rotation(f, label, s):
+    r = s.get(AUTH + "/me")
+    f.check(r.status == 200 and session_cookie(r) is None, "%s: rotated: %s" % (
+        label, r.describe()))
+    return r
+
+
+def test_role_permission_change_rotates_its_holders_sessions(ctx):
+    """New permissions for a role reach every holder's session at once:
+    primary, secondary and through a group; the 2FA policy (admins) is
+    judged again. A change of the role's name rotates nothing; retiring it
+    rotates again. Bystanders keep their session ids."""
+    env = start_auth_server(ctx)
+    env.patch_auth({"two_factor": {"require": "admins"}})
+    key = "perm" + unique_tag(6).lower()
+    r = env.admin.post("/api/v1/roles", {"key": key, "name": "Perm " + key,
+                                         "permissions": {"reports": "read"}})
+    expect_status(r, 201)
+    role_id = r.json["id"]
+    g = env.admin.post("/api/v1/groups", {"name": "Perm " + key, "roles": [key]})
+    expect_status(g, 201)
+    primary, ppw = env.user(role=key)
+    secondary, spw = env.user()
+    expect_status(env.admin.request("PUT", upath(secondary["id"], "/roles"), {
+        "primary": secondary.get("role"), "secondary": [key]}), 200)
+    member, mpw = env.user()
+    r = env.admin.post("/api/v1/groups/%d/members" % g.json["id"], {"user_ids": [member["id"]]})
+    expect(r.status in (200, 204), "add to group: " + r.describe())
+    bystander, bpw = env.user()
+    holders = (("primary", primary, env.login(primary["username"], ppw)),
+               ("secondary", secondary, env.login(secondary["username"], spw)),
+               ("through a group", member, env.login(member["username"], mpw)))
+    b = env.login(bystander["username"], bpw)
+    f = Failures()
+    for label, u, s in holders:
+        f.check(s.login_response.json.get("must_enroll_totp") is False,
+                "%s: must enrol before the change" % label)
+        no_rotation(f, label + " before the change", s)
+    old = holders[0][2].cookie
+    befores = [s.cookie for _, _, s in holders]
+    # a name change is not a permission change
+    r = env.admin.patch("/api/v1/roles/%d" % role_id, {"name": "Renamed " + key})
+    expect_status(r, 200)
+    for label, u, s in holders:
+        no_rotation(f, label + " after a rename", s)
+    r = env.admin.patch("/api/v1/roles/%d" % role_id,
+                        {"permissions": {"reports": "read", "users": "admin"}})
+    expect_status(r, 200)
+    for (label, u, s), before in zip(holders, befores):
+        me = rotated(f, label, s, before).json or {}
+        f.check(me.get("must_enroll_totp") is True,
+                "%s: must_enroll_totp after gaining users:admin: %r" % (label, me))
+        ev = events(env.admin, u["id"], "auth.session_rotated")
+        f.check(len(ev) == 1 and event_reason(ev[0]) == "privilege_change",
+                "%s: auth.session_rotated events: %r" % (label, ev))
+        r = s.get(upath(u["id"]))
+        f.check(r.status == 403 and any(e.get("rule") == "totp_enrollment_required"
+                                        for e in (r.json or {}).get("errors") or []),
+                "%s: reads a user record before enrolling: %s" % (label, r.describe()))
+    no_rotation(f, "bystander", b)
+    # the old cookie: the new session for the grace, then refused
+    s0 = holders[0][2]
+    r = with_cookie(s0, old).get(AUTH + "/me")
+    f.check(r.status == 200 and session_cookie(r) is None, "old cookie within the grace: " +
+            r.describe())
+    env.advance(11 * 1000)
+    f.check(with_cookie(s0, old).get(AUTH + "/me").status == 401, "old cookie after the grace")
+    f.check(s0.alive(), "the rotated session ended with the grace")
+    # retiring the role takes its permissions away: rotated again, no 2FA needed
+    before = s0.cookie
+    r = env.admin.post("/api/v1/roles/%d/retire" % role_id, {})
+    expect_status(r, 200)
+    me = rotated(f, "retired", s0, before).json or {}
+    f.check(me.get("must_enroll_totp") is False, "must_enroll_totp after retiring: %r" % me)
+    no_rotation(f, "bystander after retiring", b)
+    f.raise_if_any()
+
+
+def test_2fa_policy_change_rotates_sessions_and_sends_to_enrolment(ctx):
+    """A user signed in without 2FA is sent to enrolment on the next request
+    once the policy requires it of everyone (their session rotates); other
+    changes of the auth settings rotate nothing; turning it off again lets
+    them back."""
+    env = start_auth_server(ctx)
+    u, pw = env.user()
+    s = env.login(u["username"], pw)
+    f = Failures()
+    f.check(s.login_response.json.get("must_enroll_totp") is False, "must enrol at sign-in")
+    csrf = s.csrf
+    env.patch_auth({"lockout": {"max_failures": 7}})
+    no_rotation(f, "lockout change", s)
+    before = s.cookie
+    env.patch_auth({"two_factor": {"require": "everyone"}})
+    me = rotated(f, "2FA required of everyone", s, before).json or {}
+    f.check(me.get("must_enroll_totp") is True, "must_enroll_totp: %r" % me)
+    r = s.get(upath(u["id"]))
+    f.check(r.status == 403 and any(e.get("rule") == "totp_enrollment_required"
+                                    for e in (r.json or {}).get("errors") or []),
+            "reads a user record before enrolling: " + r.describe())
+    r = s.get(AUTH + "/totp")
+    f.check(r.status == 200 and (r.json or {}).get("required") is True,
+            "GET /auth/totp: " + r.describe())
+    f.check(s.csrf == csrf, "CSRF token changed")
+    ev = events(env.admin, u["id"], "auth.session_rotated")
+    f.check(len(ev) == 1 and event_reason(ev[0]) == "privilege_change",
+            "auth.session_rotated events: %r" % ev)
+    # same policy again: nothing to rotate
+    env.patch_auth({"two_factor": {"require": "everyone"}})
+    no_rotation(f, "unchanged policy", s)
+    before = s.cookie
+    env.patch_auth({"two_factor": {"require": "off"}})
+    me = rotated(f, "2FA off", s, before).json or {}
+    f.check(me.get("must_enroll_totp") is False, "must_enroll_totp after off: %r" % me)
+    f.check(s.get(upath(u["id"])).status == 200, "reads their record again")
+    f.raise_if_any()
+
+
 def run_sql(ctx, env, sql):
     """Runs one statement on the server's database (SQLite file or the
     private PostgreSQL cluster)."""
-    url = env.server.db_url
-    if url.startswith("sqlite:"):
-        import sqlite3
-        db = sqlite3.connect(url[len("sqlite:"):], timeout=10)
-        try:
-            db.execute(sql)
-            db.commit()
-        finally:
-            db.close()
-    else:
-        ctx.suite.pg().psql(url.rsplit("/", 1)[1], sql)
+    db_exec(ctx, env.server.db_url, sql)
 
 
 def test_a_session_from_before_csrf_seeds_keeps_working_through_rotation(ctx):

@@ -253,6 +253,8 @@ def test_notify_settings_validation(ctx):
         ({"smtp": {"password_set": True}}, 400, "smtp.password_set", "read_only"),
         ({"templates": {"invite": {"variables": ["x"]}}}, 400, "templates.invite.variables",
          "read_only"),
+        ({"templates": {"reset": {"body_only_variables": []}}}, 400,
+         "templates.reset.body_only_variables", "read_only"),
         ({"version": 7}, 400, "version", "read_only"),
         ({"smtp": {"url": "http://127.0.0.1:25"}}, 422, "smtp.url", "url"),
         ({"smtp": {"security": "sometimes"}}, 422, "smtp.security", None),
@@ -305,7 +307,9 @@ def test_notify_if_match_and_audit(ctx):
 def test_smtp_password_write_only(ctx):
     c = client(ctx)
     secret = "s3cret-" + unique_tag(10)
-    r = c.patch(NOTIFY, {"smtp": {"username": "mailer", "password": secret}})
+    # credentials need TLS (test_smtp_auth_needs_tls)
+    r = c.patch(NOTIFY, {"smtp": {"username": "mailer", "password": secret,
+                                  "security": "starttls"}})
     expect_status(r, 200)
     expect_eq(r.json["smtp"]["password_set"], True, "password_set", r)
     expect("password" not in r.json["smtp"], "password shown: " + r.describe())
@@ -321,8 +325,71 @@ def test_smtp_password_write_only(ctx):
     # other patches keep it; null clears it
     r = c.patch(NOTIFY, {"smtp": {"timeout_seconds": 9}})
     expect_eq(r.json["smtp"]["password_set"], True, "password kept by other patch", r)
-    r = c.patch(NOTIFY, {"smtp": {"password": None, "username": "", "timeout_seconds": 10}})
+    r = c.patch(NOTIFY, {"smtp": {"password": None, "username": "", "timeout_seconds": 10,
+                                  "security": "none"}})
     expect_eq(r.json["smtp"]["password_set"], False, "password cleared by null", r)
+
+
+def test_smtp_auth_needs_tls(ctx):
+    """SMTP AUTH sends the password as readable text: a username or password
+    with security none is refused (422 smtp.security auth_needs_tls) and
+    changes nothing; none without credentials still sends; a stored document
+    from before the rule is never used to send the password in the clear."""
+    c = client(ctx)
+    cert, key = certs(ctx)
+    plain = SmtpPeer(ctx).start()
+    authed = SmtpPeer(ctx, args=["--auth", "mailer:right-pass"]).start()
+    try:
+        plain_smtp(c, plain.port)
+        before = c.get(NOTIFY).json
+        n0 = audit_count(ctx, "settings.notifications")
+        for label, smtp in (
+                ("username and password", {"username": "mailer", "password": "right-pass"}),
+                ("username", {"username": "mailer"}),
+                ("password", {"password": "right-pass"}),
+                ("explicit none", {"username": "mailer", "password": "right-pass",
+                                   "security": "none"})):
+            r = c.patch(NOTIFY, {"smtp": smtp})
+            b = check_problem(r, 422, field="smtp.security", rule="auth_needs_tls")
+            msg = " ".join([b.get("detail") or ""] + [e.get("message") or ""
+                                                      for e in b.get("errors") or []])
+            expect("in the clear" in msg and "starttls" in msg,
+                   "%s: the refusal says why and what to do: %s" % (label, r.describe()))
+        after = c.get(NOTIFY).json
+        expect_eq(after, before, "settings after the refused patches")
+        expect_eq(audit_count(ctx, "settings.notifications"), n0, "audit events")
+        # none without credentials still works (the harness's plain sink relies on it)
+        r = c.post(TEST, {"to": "plain@example.com"})
+        expect_status(r, 200)
+        expect_eq(len(plain.wait_messages(1)), 1, "sent over plain SMTP without AUTH")
+        # credentials over starttls are accepted; dropping TLS while they stay is not
+        set_smtp(c, url="smtp://127.0.0.1:%d" % authed.port, security="starttls",
+                 username="mailer", password="right-pass")
+        check_problem(c.patch(NOTIFY, {"smtp": {"security": "none"}}), 422,
+                      field="smtp.security", rule="auth_needs_tls")
+        check_problem(c.patch(NOTIFY, {"smtp": {"security": "none", "password": None}}), 422,
+                      field="smtp.security", rule="auth_needs_tls")
+        # a document stored before the rule (none with credentials) still reads,
+        # but nothing is sent with it: no AUTH crosses the network in the clear
+        harness.db_exec(ctx, mail_server(ctx).db_url,
+                        "UPDATE settings SET value = json_set(value, '$.smtp.security', 'none')"
+                        " WHERE key = 'notifications'",
+                        "UPDATE settings SET value = jsonb_set(value::jsonb, '{smtp,security}',"
+                        " '\"none\"')::text WHERE key = 'notifications'")
+        g = c.get(NOTIFY)
+        expect_status(g, 200)
+        expect_eq((g.json["smtp"]["security"], g.json["smtp"]["username"],
+                   g.json["smtp"]["password_set"]), ("none", "mailer", True), "stored settings", g)
+        r = c.post(TEST, {"to": "clear@example.com"})
+        check_problem(r, 422, field="smtp.security", rule="auth_needs_tls")
+        time.sleep(0.5)
+        expect_eq(authed.messages(), [], "messages sent with AUTH in the clear")
+        # fixing it in one patch (back to none without credentials) is accepted
+        plain_smtp(c, plain.port)
+    finally:
+        plain.stop()
+        authed.stop()
+        plain_smtp(c, 1)
 
 
 def test_auth_settings_endpoints(ctx):
@@ -580,6 +647,63 @@ def test_edited_template_used_next(ctx):
         peer.stop()
         expect_status(c.patch(NOTIFY, {"templates": {"invite": {
             "subject": old["subject"], "body": old["body"]}}}), 200)
+        plain_smtp(c, 1)
+
+
+def test_link_only_in_template_bodies(ctx):
+    """Reset and invite links carry a secret token: a subject (shown in mail
+    lists, the outbox, logs) may not use {{link}} (422 variable_not_allowed,
+    nothing changes); the variable lists say which are body-only; a subject
+    stored before the rule still reads but renders without the link."""
+    c = client(ctx)
+    before = c.get(NOTIFY).json
+    t = before["templates"]
+    expect_eq(t["reset"]["body_only_variables"], ["link"], "reset body-only variables")
+    expect_eq(t["invite"]["body_only_variables"], ["link"], "invite body-only variables")
+    for k in KINDS:
+        expect(set(t[k]["body_only_variables"]) <= set(t[k]["variables"]),
+               "%s body-only variables outside its variables: %r" % (k, t[k]))
+    expect_eq(t["welcome"]["body_only_variables"], [], "welcome body-only variables")
+    n0 = audit_count(ctx, "settings.notifications")
+    for kind, subject in (("reset", "Reset: {{link}}"), ("invite", "Join {{ link }}"),
+                          ("reset", "{{username}} {{link}} in {{expires_minutes}} min")):
+        r = c.patch(NOTIFY, {"templates": {kind: {"subject": subject,
+                                                  "body": "Hello {{first_name}}"}}})
+        b = check_problem(r, 422, field="templates.%s.subject" % kind,
+                          rule="variable_not_allowed")
+        msg = " ".join(e.get("message") or "" for e in b.get("errors") or [])
+        expect("only in the body" in msg, "the refusal says why: " + r.describe())
+    expect_eq(c.get(NOTIFY).json, before, "settings after the refused patches")
+    expect_eq(audit_count(ctx, "settings.notifications"), n0, "audit events")
+    # in the body it is what the mail is for
+    r = c.patch(NOTIFY, {"templates": {"reset": {"body": "Open {{link}} now"}}})
+    expect_status(r, 200)
+    expect_status(c.patch(NOTIFY, {"templates": {"reset": None}}), 200)
+    # a subject stored before the rule: still reads, never shows the link
+    peer = SmtpPeer(ctx).start()
+    try:
+        set_clock(c, 0)
+        plain_smtp(c, peer.port, other={"templates": {"invite": {"subject": "Join {{product}}"}}})
+        harness.db_exec(ctx, mail_server(ctx).db_url,
+                        "UPDATE settings SET value = json_set(value, '$.templates.invite.subject',"
+                        " 'Join: {{link}} ({{first_name}})') WHERE key = 'notifications'",
+                        "UPDATE settings SET value = jsonb_set(value::jsonb,"
+                        " '{templates,invite,subject}', '\"Join: {{link}} ({{first_name}})\"')"
+                        "::text WHERE key = 'notifications'")
+        g = c.get(NOTIFY)
+        expect_status(g, 200)
+        expect_eq(g.json["templates"]["invite"]["subject"], "Join: {{link}} ({{first_name}})",
+                  "stored subject", g)
+        u = queue_invite(c, first_name="Lea")
+        items = wait_outbox(c, u["id"], lambda it: it[0]["status"] == "sent", "status sent")
+        expect_eq(items[0]["subject"], "Join:  (Lea)", "outbox subject without the link")
+        m = [x for x in peer.wait_messages(1) if x["X-Envelope-To"] == u["email"]][0]
+        expect_eq(subject_of(m), "Join:  (Lea)", "delivered subject")
+        body = m.get_content()
+        expect("/activate" in body, "the link is still in the body: %r" % body)
+    finally:
+        peer.stop()
+        expect_status(c.patch(NOTIFY, {"templates": {"invite": None}}), 200)
         plain_smtp(c, 1)
 
 

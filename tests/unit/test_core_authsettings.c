@@ -540,7 +540,8 @@ static void notify_rules(void **state)
 
     assert_int_equal(
         npatch("{\"smtp\": {\"timeout_seconds\": 1, \"verify_tls\": false,"
-               " \"from\": \"Büro <buero@example.ch>\", \"username\": \"mailer\"},"
+               " \"from\": \"Büro <buero@example.ch>\", \"username\": \"mailer\","
+               " \"security\": \"starttls\"},"
                " \"enabled\": {\"welcome\": false},"
                " \"templates\": {\"reset\": {\"subject\": \"Reset for {{ username }}\"},"
                " \"test\": {\"body\": \"Test from {{product}}\"}}}",
@@ -563,6 +564,7 @@ static void notify_password_write_only(void **state)
     rs_notify_settings_defaults(&base);
     free(base.smtp.password_stored);
     base.smtp.password_stored = rs_xstrdup("sealed:AAAA");
+    base.smtp.security = RS_SMTP_STARTTLS; /* credentials need TLS */
 
     /* a patch without a password leaves it alone */
     assert_int_equal(npatch_on(&base, "{\"smtp\": {\"username\": \"u\"}}", &s, &e), 0);
@@ -618,6 +620,72 @@ static void notify_password_write_only(void **state)
     assert_null(s.smtp.password_new);
     rs_notify_settings_release(&s);
     rs_notify_settings_release(&base);
+}
+
+/* SMTP AUTH sends the password as readable text: credentials need
+ * starttls or tls. */
+static void notify_auth_needs_tls(void **state)
+{
+    struct rs_notify_settings base, s;
+    struct rs_error e;
+    expect_notify_error("{\"smtp\": {\"username\": \"mailer\"}}", RS_EVALIDATION, "smtp.security",
+                        "auth_needs_tls");
+    expect_notify_error("{\"smtp\": {\"password\": \"s3cret\"}}", RS_EVALIDATION, "smtp.security",
+                        "auth_needs_tls");
+    expect_notify_error("{\"smtp\": {\"username\": \"mailer\", \"password\": \"s3cret\","
+                        " \"security\": \"none\"}}",
+                        RS_EVALIDATION, "smtp.security", "auth_needs_tls");
+    /* the message says why and what to do */
+    assert_int_not_equal(npatch("{\"smtp\": {\"username\": \"mailer\"}}", &s, &e), 0);
+    assert_non_null(strstr(e.fields[0].message, "in the clear"));
+    assert_non_null(strstr(e.fields[0].message, "starttls"));
+    /* none without credentials, and credentials over starttls or tls, are fine */
+    assert_int_equal(npatch("{\"smtp\": {\"security\": \"none\", \"username\": \"\","
+                            " \"password\": \"\"}}",
+                            &s, &e),
+                     0);
+    rs_notify_settings_release(&s);
+    assert_int_equal(npatch("{\"smtp\": {\"security\": \"starttls\", \"username\": \"mailer\","
+                            " \"password\": \"s3cret\"}}",
+                            &base, &e),
+                     0);
+    assert_int_equal(npatch("{\"smtp\": {\"url\": \"smtps://mx.example.com\", \"security\": "
+                            "\"tls\", \"username\": \"mailer\", \"password\": \"s3cret\"}}",
+                            &s, &e),
+                     0);
+    rs_notify_settings_release(&s);
+    /* dropping TLS while the credentials stay is refused; with them, fine */
+    rs_error_init(&e);
+    memset(&s, 0xab, sizeof(s));
+    json_t *p = J("{\"smtp\": {\"security\": \"none\"}}");
+    assert_int_equal(rs_notify_settings_patch(&base, p, &s, &e), -RS_EVALIDATION);
+    json_decref(p);
+    assert_string_equal(e.fields[0].field, "smtp.security");
+    assert_string_equal(e.fields[0].rule, "auth_needs_tls");
+    assert_int_equal(((unsigned char *)&s)[0], 0xab);
+    assert_int_equal(
+        npatch_on(&base, "{\"smtp\": {\"security\": \"none\", \"password\": null}}", &s, &e),
+        -RS_EVALIDATION); /* the username alone still means AUTH */
+    assert_int_equal(npatch_on(&base,
+                               "{\"smtp\": {\"security\": \"none\", \"username\": \"\","
+                               " \"password\": null}}",
+                               &s, &e),
+                     0);
+    assert_int_equal(rs_notify_smtp_auth_check(&s, &e), 0);
+    rs_notify_settings_release(&s);
+    rs_notify_settings_release(&base);
+    /* a stored document from before the rule still reads; the check refuses it */
+    json_t *doc = J("{\"smtp\": {\"security\": \"none\", \"username\": \"mailer\","
+                    " \"password\": \"sealed:DDDD\"}}");
+    rs_error_init(&e);
+    assert_int_equal(rs_notify_settings_from_json(doc, &s, &e), 0);
+    json_decref(doc);
+    rs_error_init(&e);
+    assert_int_equal(rs_notify_smtp_auth_check(&s, &e), -RS_EVALIDATION);
+    assert_string_equal(e.fields[0].rule, "auth_needs_tls");
+    s.smtp.security = RS_SMTP_STARTTLS;
+    assert_int_equal(rs_notify_smtp_auth_check(&s, &e), 0);
+    rs_notify_settings_release(&s);
 }
 
 static void notify_merge_patch_nulls(void **state)
@@ -724,6 +792,7 @@ int main(void)
         cmocka_unit_test(notify_defaults_json_shape),
         cmocka_unit_test(notify_rules),
         cmocka_unit_test(notify_password_write_only),
+        cmocka_unit_test(notify_auth_needs_tls),
         cmocka_unit_test(notify_merge_patch_nulls),
         cmocka_unit_test(notify_round_trip_and_older_document),
     };

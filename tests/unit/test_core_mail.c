@@ -194,13 +194,20 @@ static void kinds_variables_and_defaults(void **state)
         struct rs_error e;
         rs_error_init(&e);
         assert_int_equal(rs_mail_template_check((enum rs_mail_kind)k, "s",
-                                                rs_mail_default_subject((enum rs_mail_kind)k), true,
-                                                &e),
+                                                rs_mail_default_subject((enum rs_mail_kind)k),
+                                                RS_MAIL_PART_SUBJECT, &e),
                          0);
         assert_int_equal(rs_mail_template_check((enum rs_mail_kind)k, "b",
-                                                rs_mail_default_body((enum rs_mail_kind)k), false,
-                                                &e),
+                                                rs_mail_default_body((enum rs_mail_kind)k),
+                                                RS_MAIL_PART_BODY, &e),
                          0);
+        /* a body-only variable is one of the kind's own */
+        for (const char *const *b = rs_mail_body_only_variables((enum rs_mail_kind)k); *b; b++) {
+            bool found = false;
+            for (const char *const *v = rs_mail_variables((enum rs_mail_kind)k); *v; v++)
+                found = found || strcmp(*v, *b) == 0;
+            assert_true(found);
+        }
         const char *const *v = rs_mail_variables((enum rs_mail_kind)k);
         assert_string_equal(v[0], "username");
         assert_string_equal(v[5], "base_url");
@@ -245,7 +252,8 @@ static void tcheck(enum rs_mail_kind k, const char *text, bool subject, const ch
 {
     struct rs_error e;
     rs_error_init(&e);
-    int r = rs_mail_template_check(k, "templates.x.body", text, subject, &e);
+    int r = rs_mail_template_check(k, "templates.x.body", text,
+                                   subject ? RS_MAIL_PART_SUBJECT : RS_MAIL_PART_BODY, &e);
     if (!rule) {
         if (r != 0)
             fail_msg("refused \"%.40s\": %s", text, e.message);
@@ -273,8 +281,9 @@ static void template_check_rules(void **state)
 
     struct rs_error e;
     rs_error_init(&e);
-    assert_int_equal(rs_mail_template_check(RS_MAIL_WELCOME, "t", "{{link}}", false, &e),
-                     -RS_EVALIDATION);
+    assert_int_equal(
+        rs_mail_template_check(RS_MAIL_WELCOME, "t", "{{link}}", RS_MAIL_PART_BODY, &e),
+        -RS_EVALIDATION);
     assert_non_null(strstr(e.fields[0].message, "sign_in_url")); /* says what may be used */
 
     /* length edges, in characters (ä is two bytes) */
@@ -291,6 +300,46 @@ static void template_check_rules(void **state)
     s[RS_MAIL_BODY_MAX] = 'a';
     s[RS_MAIL_BODY_MAX + 1] = '\0';
     tcheck(RS_MAIL_TEST, s, false, "max_length");
+}
+
+/* The reset and invite links carry a secret token: bodies only, never the
+ * subject (shown in mail lists, the outbox, logs). */
+static void link_only_in_bodies(void **state)
+{
+    tcheck(RS_MAIL_RESET, "Reset: {{link}}", true, "variable_not_allowed");
+    tcheck(RS_MAIL_INVITE, "Join via {{ link }} by {{expires_at}}", true, "variable_not_allowed");
+    tcheck(RS_MAIL_INVITE, "Join: {{link}}", false, NULL);
+    tcheck(RS_MAIL_RESET, "Reset {{username}} within {{expires_minutes}} min", true, NULL);
+    struct rs_error e;
+    rs_error_init(&e);
+    assert_int_equal(rs_mail_template_check(RS_MAIL_RESET, "templates.reset.subject",
+                                            "Reset {{link}}", RS_MAIL_PART_SUBJECT, &e),
+                     -RS_EVALIDATION);
+    assert_string_equal(e.fields[0].field, "templates.reset.subject");
+    assert_non_null(strstr(e.fields[0].message, "{{link}}"));
+    assert_non_null(strstr(e.fields[0].message, "only in the body"));
+    /* a subject stored before the rule still reads, and the other rules hold */
+    rs_error_init(&e);
+    assert_int_equal(rs_mail_template_check(RS_MAIL_RESET, "s", "Reset {{link}}",
+                                            RS_MAIL_PART_STORED_SUBJECT, &e),
+                     0);
+    assert_int_equal(
+        rs_mail_template_check(RS_MAIL_RESET, "s", "a\nb", RS_MAIL_PART_STORED_SUBJECT, &e),
+        -RS_EVALIDATION);
+    /* the lists */
+    assert_string_equal(rs_mail_body_only_variables(RS_MAIL_RESET)[0], "link");
+    assert_null(rs_mail_body_only_variables(RS_MAIL_RESET)[1]);
+    assert_string_equal(rs_mail_body_only_variables(RS_MAIL_INVITE)[0], "link");
+    assert_null(rs_mail_body_only_variables(RS_MAIL_WELCOME)[0]);
+    assert_null(rs_mail_body_only_variables(RS_MAIL_KIND_COUNT)[0]);
+    /* rendering a subject leaves the link empty whatever the values hold */
+    const char *vars[] = {"username", "jdoe", "link", "https://x/reset?t=SECRET", NULL};
+    char *subj = rs_mail_render_subject(RS_MAIL_RESET, "Reset {{username}} [{{ link }}]", vars);
+    assert_string_equal(subj, "Reset jdoe []");
+    free(subj);
+    char *body = rs_mail_render("Reset {{username}} [{{ link }}]", vars);
+    assert_string_equal(body, "Reset jdoe [https://x/reset?t=SECRET]");
+    free(body);
 }
 
 /* --- messages --- */
@@ -565,6 +614,7 @@ int main(void)
         cmocka_unit_test(kinds_variables_and_defaults),
         cmocka_unit_test(render_replaces_placeholders),
         cmocka_unit_test(template_check_rules),
+        cmocka_unit_test(link_only_in_bodies),
         cmocka_unit_test(build_refuses_header_injection),
         cmocka_unit_test(build_message_shape),
         cmocka_unit_test(build_subject_rfc2047_round_trip),

@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <cmocka.h>
+#include <utf8proc.h>
 
 #include "src/core/b64.h"
 #include "src/core/user.h"
@@ -547,6 +548,86 @@ static void fold_key_distinguishes_and_refuses(void **state)
     assert_null(rs_fold_key("\xc3"));
 }
 
+/* rs_fold_key and the NFC of rs_text_clean skip utf8proc for ASCII and
+ * decompose once into a stack buffer otherwise: both must give exactly what
+ * utf8proc_map gives. */
+static char *reference_map(const char *s, utf8proc_option_t opts)
+{
+    utf8proc_uint8_t *out = NULL;
+    if (utf8proc_map((const utf8proc_uint8_t *)s, 0, &out, opts) < 0)
+        return NULL;
+    return (char *)out;
+}
+
+static const utf8proc_option_t fold_opts = UTF8PROC_NULLTERM | UTF8PROC_STABLE | UTF8PROC_COMPOSE |
+                                           UTF8PROC_COMPAT | UTF8PROC_CASEFOLD | UTF8PROC_IGNORE;
+static const utf8proc_option_t nfc_opts = UTF8PROC_NULLTERM | UTF8PROC_STABLE | UTF8PROC_COMPOSE;
+
+static void assert_maps_like_utf8proc(const char *s)
+{
+    char *want = reference_map(s, fold_opts);
+    char *got = rs_fold_key(s);
+    assert_non_null(want);
+    assert_non_null(got);
+    assert_string_equal(got, want);
+    free(want);
+    free(got);
+    /* rs_text_clean trims too; the inputs here have no white space at
+     * either end and are not blank. */
+    want = reference_map(s, nfc_opts);
+    got = rs_text_clean(s);
+    assert_non_null(want);
+    assert_non_null(got);
+    assert_string_equal(got, want);
+    free(want);
+    free(got);
+}
+
+static void fold_and_nfc_match_utf8proc(void **state)
+{
+    char one[4] = {0};
+    for (int c = 1; c < 128; c++) {
+        if (c == ' ' || (c >= 0x09 && c <= 0x0d))
+            continue; /* trimmed away by rs_text_clean */
+        one[0] = (char)c;
+        one[1] = 'x';
+        assert_maps_like_utf8proc(one);
+    }
+    static const char *const samples[] = {"Anna.Smith-abc1-1",
+                                          "c.abc1-1@bench.example.com",
+                                          "Åsa.Öberg-Q1",
+                                          "Łukasz Dvořák",
+                                          "Γιώργος.Παπαδόπουλος",
+                                          "Ольга Смирнов",
+                                          "Søren Ødegård Straße",
+                                          "A\u030asa",
+                                          "e\u0301\u0323x",
+                                          "\ufb01le \uff21b",
+                                          "ẞ İstanbul ǅ",
+                                          "x\u00ad\u200by",
+                                          "한국어 \u1100\u1161\u11a8",
+                                          "用户名 \U0001f600",
+                                          "\u1e9b\u0323"};
+    for (size_t i = 0; i < sizeof(samples) / sizeof(samples[0]); i++)
+        assert_maps_like_utf8proc(samples[i]);
+    /* Longer than the stack buffer (512 code points; ß folds to two). */
+    char *lng = rs_xmalloc(2000 * 2 + 3);
+    size_t n = 0;
+    lng[n++] = 'x';
+    for (int i = 0; i < 2000; i++) {
+        memcpy(lng + n, "ß", 2);
+        n += 2;
+    }
+    lng[n++] = 'y';
+    lng[n] = '\0';
+    assert_maps_like_utf8proc(lng);
+    lng[601] = '\0'; /* x and 300 ß: 601 code points folded, 301 in NFC */
+    assert_maps_like_utf8proc(lng);
+    lng[401] = '\0'; /* x and 200 ß: 401 folded, within the stack buffer */
+    assert_maps_like_utf8proc(lng);
+    free(lng);
+}
+
 /* ---- rs_utf8_length ------------------------------------------------------ */
 
 static void utf8_length(void **state)
@@ -1015,6 +1096,7 @@ int main(void)
         cmocka_unit_test(normalize_then_validate),
         cmocka_unit_test(fold_key_case_and_normalisation),
         cmocka_unit_test(fold_key_distinguishes_and_refuses),
+        cmocka_unit_test(fold_and_nfc_match_utf8proc),
         cmocka_unit_test(utf8_length),
         cmocka_unit_test(utf8_length_invalid),
         cmocka_unit_test(type_and_status_names),

@@ -3577,11 +3577,25 @@ static const struct rs_store_ops sqlite_ops = {
     .lease_release = sq_lease_release,
 };
 
+/* With memory statistics on (SQLite's default, and Debian's), every
+ * allocation and free takes a process-wide mutex to count itself; roster
+ * reads no statistics and sets no heap limit, and a create makes ~350 of
+ * them. The setting must come before SQLite initialises (the first open or
+ * VFS lookup); in a process that used SQLite earlier it is refused, which
+ * changes nothing else. */
+static pthread_once_t sq_config_once = PTHREAD_ONCE_INIT;
+
+static void sq_config(void)
+{
+    (void)sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+}
+
 int rs_sqlite_open(const struct rs_store_config *cfg, const char *path, struct rs_store **ret,
                    struct rs_error *err)
 {
     if (!sqlite3_threadsafe())
         return rs_error_set(err, RS_EINTERNAL, "SQLite was built without thread support");
+    pthread_once(&sq_config_once, sq_config);
     struct sq_store *s = rs_xcalloc(1, sizeof(*s));
     s->base.ops = &sqlite_ops;
     s->path = rs_xstrdup(path);

@@ -314,6 +314,20 @@ char *rs_fold_key(const char *s)
                            UTF8PROC_CASEFOLD | UTF8PROC_IGNORE);
 }
 
+char *rs_user_search_key(const struct rs_user *u, const char *username_key, const char *email_key,
+                         const char *employee_id_key)
+{
+    if (!username_key || !email_key || !employee_id_key || !u->first_name || !u->last_name)
+        return NULL;
+    char *first = rs_fold_key(u->first_name), *last = rs_fold_key(u->last_name);
+    char *key = NULL;
+    if (first && last)
+        key = rs_xasprintf("%s %s %s %s %s", username_key, email_key, first, last, employee_id_key);
+    free(first);
+    free(last);
+    return key;
+}
+
 /* A string of 1..max code points without control characters. */
 static void check_text(const char *v, const char *field, long min, long max, struct rs_error *err)
 {

@@ -1213,10 +1213,7 @@ static int keys_make(const struct rs_user *u, struct user_keys *k, struct rs_err
     k->username = rs_fold_key(u->username);
     k->email = rs_fold_key(u->email);
     k->employee_id = rs_fold_key(u->employee_id ? u->employee_id : "");
-    char *joined = rs_xasprintf("%s %s %s %s %s", u->username, u->email, u->first_name,
-                                u->last_name, u->employee_id ? u->employee_id : "");
-    k->search = rs_fold_key(joined);
-    free(joined);
+    k->search = rs_user_search_key(u, k->username, k->email, k->employee_id);
     k->custom = u->custom && json_object_size(u->custom)
                     ? json_dumps(u->custom, JSON_COMPACT | JSON_SORT_KEYS)
                     : NULL;

@@ -628,6 +628,54 @@ static void fold_and_nfc_match_utf8proc(void **state)
     free(lng);
 }
 
+/* The search key from folded parts is the fold of the joined string, also
+ * where a part starts with a combining mark, ends on a starter that could
+ * compose, is Hangul jamo, a compatibility character that decomposes to a
+ * space and a mark, default-ignorable, or empty. */
+static void search_key_is_fold_of_joined(void **state)
+{
+    static const char *const parts[] = {
+        "Anna",       "ÅSA",          "\u0301x", "\u0308\u0323", "A",      "e\u0301",
+        "\u1100",     "\u1161\u11a8", "\u00a8",  "\u00b4z",      "\u00ad", "\u200b",
+        "",           "Straße",       "İ",       "\ufb01",       "\uff21", "Γιώργος",
+        "Ολγα\u0342", "한",           "\u0b47",  "\u0b3e",       "x\u0345"};
+    size_t n = sizeof(parts) / sizeof(parts[0]);
+    for (size_t i = 0; i < n; i++) {
+        for (size_t j = 0; j < n; j++) {
+            struct rs_user u;
+            rs_user_init(&u);
+            u.username = rs_xstrdup(parts[i]);
+            u.email = rs_xstrdup(parts[j]);
+            u.first_name = rs_xstrdup(parts[(i + j) % n]);
+            u.last_name = rs_xstrdup(parts[(i * 7 + j) % n]);
+            u.employee_id = rs_xstrdup(parts[(j * 3 + i) % n]);
+            char *joined = rs_xasprintf("%s %s %s %s %s", u.username, u.email, u.first_name,
+                                        u.last_name, u.employee_id);
+            char *want = rs_fold_key(joined);
+            char *uk = rs_fold_key(u.username), *ek = rs_fold_key(u.email);
+            char *ik = rs_fold_key(u.employee_id);
+            char *got = rs_user_search_key(&u, uk, ek, ik);
+            assert_non_null(want);
+            assert_non_null(got);
+            if (strcmp(got, want) != 0)
+                fail_msg("search key of \"%s\": \"%s\", want \"%s\"", joined, got, want);
+            free(joined);
+            free(want);
+            free(uk);
+            free(ek);
+            free(ik);
+            free(got);
+            rs_user_release(&u);
+        }
+    }
+    struct rs_user u;
+    rs_user_init(&u);
+    u.first_name = rs_xstrdup("\xc3");
+    u.last_name = rs_xstrdup("x");
+    assert_null(rs_user_search_key(&u, "a", "b", ""));
+    rs_user_release(&u);
+}
+
 /* ---- rs_utf8_length ------------------------------------------------------ */
 
 static void utf8_length(void **state)
@@ -1122,6 +1170,7 @@ int main(void)
         cmocka_unit_test(fold_key_case_and_normalisation),
         cmocka_unit_test(fold_key_distinguishes_and_refuses),
         cmocka_unit_test(fold_and_nfc_match_utf8proc),
+        cmocka_unit_test(search_key_is_fold_of_joined),
         cmocka_unit_test(utf8_length),
         cmocka_unit_test(utf8_length_invalid),
         cmocka_unit_test(type_and_status_names),

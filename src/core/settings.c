@@ -28,6 +28,20 @@ void rs_user_settings_release(struct rs_user_settings *s)
     memset(s, 0, sizeof(*s));
 }
 
+static char *dup_or_null(const char *s)
+{
+    return s ? rs_xstrdup(s) : NULL;
+}
+
+void rs_user_settings_copy(struct rs_user_settings *dst, const struct rs_user_settings *src)
+{
+    *dst = *src;
+    rs_user_rules_copy(&dst->rules, &src->rules);
+    dst->defaults.department = dup_or_null(src->defaults.department);
+    dst->defaults.location = dup_or_null(src->defaults.location);
+    dst->defaults.role = dup_or_null(src->defaults.role);
+}
+
 static json_t *str_or_null(const char *s)
 {
     return s ? json_string(s) : json_null();

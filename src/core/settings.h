@@ -36,6 +36,8 @@ struct rs_user_settings {
 
 void rs_user_settings_defaults(struct rs_user_settings *s);
 void rs_user_settings_release(struct rs_user_settings *s);
+/* A deep copy of src into dst (which is overwritten, not released). */
+void rs_user_settings_copy(struct rs_user_settings *dst, const struct rs_user_settings *src);
 
 json_t *rs_user_settings_to_json(const struct rs_user_settings *s);
 

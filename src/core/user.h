@@ -174,6 +174,17 @@ int rs_text_check(const char *v, const char *field, long min, long max,
  * valid UTF-8. */
 char *rs_fold_key(const char *s);
 
+/* The search key a user row stores: rs_fold_key of "username email
+ * first_name last_name employee_id" (employee_id "" when NULL), built from
+ * the row's folded username, email and employee id keys and the folds of
+ * the two names. Folding distributes over the single spaces (a space is a
+ * starter that composes with nothing, is never reordered and is not
+ * ignorable), so the bytes are those of folding the joined string, for a
+ * third of the work. A new string; NULL if a key is NULL or a name is not
+ * valid UTF-8. */
+char *rs_user_search_key(const struct rs_user *u, const char *username_key, const char *email_key,
+                         const char *employee_id_key);
+
 /* Counts code points of valid UTF-8; -1 if invalid. */
 long rs_utf8_length(const char *s, size_t len);
 

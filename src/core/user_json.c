@@ -15,29 +15,39 @@ static json_t *str_or_null(const char *s)
     return s ? json_string(s) : json_null();
 }
 
-static json_t *text_field(const struct rs_user *u, unsigned bit)
+/* The string a text field holds; NULL when it holds none or bit names no
+ * text field. */
+static const char *text_value(const struct rs_user *u, unsigned bit)
 {
     switch (bit) {
     case RS_UF_USERNAME:
-        return str_or_null(u->username);
+        return u->username;
     case RS_UF_EMAIL:
-        return str_or_null(u->email);
+        return u->email;
     case RS_UF_FIRST_NAME:
-        return str_or_null(u->first_name);
+        return u->first_name;
     case RS_UF_LAST_NAME:
-        return str_or_null(u->last_name);
+        return u->last_name;
     case RS_UF_PHONE:
-        return str_or_null(u->phone);
+        return u->phone;
     case RS_UF_EMPLOYEE_ID:
-        return str_or_null(u->employee_id);
+        return u->employee_id;
     case RS_UF_DEPARTMENT:
-        return str_or_null(u->department);
+        return u->department;
     case RS_UF_POSITION:
-        return str_or_null(u->position);
+        return u->position;
     case RS_UF_LOCATION:
-        return str_or_null(u->location);
+        return u->location;
     case RS_UF_ROLE:
-        return str_or_null(u->role);
+        return u->role;
+    default:
+        return NULL;
+    }
+}
+
+static json_t *text_field(const struct rs_user *u, unsigned bit)
+{
+    switch (bit) {
     case RS_UF_MANAGER:
         return u->manager_id ? json_integer(u->manager_id) : json_null();
     case RS_UF_TYPE:
@@ -47,7 +57,7 @@ static json_t *text_field(const struct rs_user *u, unsigned bit)
     case RS_UF_CUSTOM:
         return u->custom ? json_deep_copy(u->custom) : json_object();
     default:
-        return json_null();
+        return str_or_null(text_value(u, bit));
     }
 }
 
@@ -195,40 +205,76 @@ static void put_time(struct text *t, const char *key, int64_t ms)
     put_str_or_null(t, key, buf);
 }
 
+/* The value text_field(u, bit) gives, as json_dumps writes it. */
+static void put_field_value(struct text *t, const struct rs_user *u, unsigned bit)
+{
+    switch (bit) {
+    case RS_UF_MANAGER:
+        if (u->manager_id) {
+            char buf[24];
+            int n = snprintf(buf, sizeof(buf), "%lld", (long long)u->manager_id);
+            put(t, buf, (size_t)n);
+        } else {
+            put(t, "null", 4);
+        }
+        return;
+    case RS_UF_TYPE:
+        put_string(t, rs_user_type_name(u->type));
+        return;
+    case RS_UF_STATUS:
+        put_string(t, rs_user_status_name(u->status));
+        return;
+    case RS_UF_CUSTOM:
+        if (u->custom && json_object_size(u->custom)) {
+            char *c = json_dumps(u->custom, JSON_COMPACT | JSON_PRESERVE_ORDER);
+            put_cstr(t, c ? c : "{}");
+            free(c);
+        } else {
+            put(t, "{}", 2);
+        }
+        return;
+    default:
+        if (text_value(u, bit))
+            put_string(t, text_value(u, bit));
+        else
+            put(t, "null", 4);
+    }
+}
+
+char *rs_user_fields_to_json_text(const struct rs_user *u, unsigned mask)
+{
+    struct text t = {rs_xmalloc(512), 0, 512};
+    put(&t, "{", 1);
+    for (size_t i = 0; i < RS_ARRAY_LEN(field_names); i++) {
+        if (!(mask & field_names[i].bit))
+            continue;
+        put_key(&t, field_names[i].name);
+        put_field_value(&t, u, field_names[i].bit);
+    }
+    put(&t, "}", 1);
+    return t.s;
+}
+
 char *rs_user_to_json_text(const struct rs_user *u)
 {
     struct text t = {rs_xmalloc(1024), 0, 1024};
     put(&t, "{", 1);
     put_int(&t, "id", u->id);
-    put_str_or_null(&t, "username", u->username);
-    put_str_or_null(&t, "email", u->email);
-    put_str_or_null(&t, "first_name", u->first_name);
-    put_str_or_null(&t, "last_name", u->last_name);
+    for (size_t i = 0; i < 4; i++) { /* username, email, first and last name */
+        put_key(&t, field_names[i].name);
+        put_field_value(&t, u, field_names[i].bit);
+    }
     char *display = rs_user_display_name(u);
     put_str_or_null(&t, "display_name", display);
     free(display);
-    put_str_or_null(&t, "phone", u->phone);
-    put_str_or_null(&t, "employee_id", u->employee_id);
-    put_str_or_null(&t, "department", u->department);
-    put_str_or_null(&t, "position", u->position);
-    if (u->manager_id)
-        put_int(&t, "manager_id", u->manager_id);
-    else
-        put_str_or_null(&t, "manager_id", NULL);
-    put_str_or_null(&t, "location", u->location);
-    put_str_or_null(&t, "type", rs_user_type_name(u->type));
-    put_str_or_null(&t, "status", rs_user_status_name(u->status));
-    put_str_or_null(&t, "status_reason", u->status_reason);
-    put_str_or_null(&t, "status_note", u->status_note);
-    put_time(&t, "status_changed_at", u->status_changed_at);
-    put_str_or_null(&t, "role", u->role);
-    put_key(&t, "custom_fields");
-    if (u->custom && json_object_size(u->custom)) {
-        char *c = json_dumps(u->custom, JSON_COMPACT | JSON_PRESERVE_ORDER);
-        put_cstr(&t, c ? c : "{}");
-        free(c);
-    } else {
-        put(&t, "{}", 2);
+    for (size_t i = 4; i < RS_ARRAY_LEN(field_names); i++) {
+        put_key(&t, field_names[i].name);
+        put_field_value(&t, u, field_names[i].bit);
+        if (field_names[i].bit == RS_UF_STATUS) {
+            put_str_or_null(&t, "status_reason", u->status_reason);
+            put_str_or_null(&t, "status_note", u->status_note);
+            put_time(&t, "status_changed_at", u->status_changed_at);
+        }
     }
     put_time(&t, "created_at", u->created_at);
     put_time(&t, "updated_at", u->updated_at);

@@ -220,7 +220,7 @@ int rs_svc_user_create_with(struct rs_ctx *ctx, struct rs_user *in, unsigned in_
     r = ctx->store->ops->user_insert(tx.conn, &u, err);
     if (r < 0)
         goto abort;
-    after = rs_json_text(rs_user_fields_to_json(&u, RS_UF_PROFILE | RS_UF_STATUS));
+    after = rs_user_fields_to_json_text(&u, RS_UF_PROFILE | RS_UF_STATUS);
     r = rs_tx_audit(&tx, "user.create", "user", u.id, NULL, after, NULL, err);
     if (r == 0)
         r = rs_cred_created(ctx, &tx, &u, &nc, err);

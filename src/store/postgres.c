@@ -809,8 +809,8 @@ static void user_keys_release(struct user_keys *k)
     free(k->custom);
 }
 
-/* As sqlite.c: the search key folds "username email first last employee_id"
- * as one string, so both backends match the same rows. */
+/* As sqlite.c: the same search key (rs_user_search_key), so both backends
+ * match the same rows. */
 static int user_keys_make(const struct rs_user *u, struct user_keys *ret, struct rs_error *err)
 {
     if (!u->username || !u->email || !u->first_name || !u->last_name) {
@@ -822,10 +822,7 @@ static int user_keys_make(const struct rs_user *u, struct user_keys *ret, struct
     k.username = rs_fold_key(u->username);
     k.email = rs_fold_key(u->email);
     k.employee_id = rs_fold_key(employee_id);
-    char *joined = rs_xasprintf("%s %s %s %s %s", u->username, u->email, u->first_name,
-                                u->last_name, employee_id);
-    k.search = rs_fold_key(joined);
-    free(joined);
+    k.search = rs_user_search_key(u, k.username, k.email, k.employee_id);
     if (!k.username || !k.email || !k.employee_id || !k.search) {
         user_keys_release(&k);
         return rs_error_set(err, RS_EVALIDATION, "user fields are not valid UTF-8");

@@ -1230,10 +1230,7 @@ static int keys_make(const struct rs_user *u, struct user_keys *k, struct rs_err
     k->username = rs_fold_key(u->username);
     k->email = rs_fold_key(u->email);
     k->employee_id = rs_fold_key(u->employee_id ? u->employee_id : "");
-    char *joined = rs_xasprintf("%s %s %s %s %s", u->username, u->email, u->first_name,
-                                u->last_name, u->employee_id ? u->employee_id : "");
-    k->search = rs_fold_key(joined);
-    free(joined);
+    k->search = rs_user_search_key(u, k->username, k->email, k->employee_id);
     k->custom = u->custom && json_object_size(u->custom)
                     ? json_dumps(u->custom, JSON_COMPACT | JSON_SORT_KEYS)
                     : NULL;
@@ -3670,11 +3667,25 @@ static const struct rs_store_ops sqlite_ops = {
     .lease_release = sq_lease_release,
 };
 
+/* With memory statistics on (SQLite's default, and Debian's), every
+ * allocation and free takes a process-wide mutex to count itself; roster
+ * reads no statistics and sets no heap limit, and a create makes ~350 of
+ * them. The setting must come before SQLite initialises (the first open or
+ * VFS lookup); in a process that used SQLite earlier it is refused, which
+ * changes nothing else. */
+static pthread_once_t sq_config_once = PTHREAD_ONCE_INIT;
+
+static void sq_config(void)
+{
+    (void)sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+}
+
 int rs_sqlite_open(const struct rs_store_config *cfg, const char *path, struct rs_store **ret,
                    struct rs_error *err)
 {
     if (!sqlite3_threadsafe())
         return rs_error_set(err, RS_EINTERNAL, "SQLite was built without thread support");
+    pthread_once(&sq_config_once, sq_config);
     struct sq_store *s = rs_xcalloc(1, sizeof(*s));
     s->base.ops = &sqlite_ops;
     s->path = rs_xstrdup(path);

@@ -99,6 +99,34 @@ static void settings_round_trip(void **state)
     rs_user_settings_release(&s);
 }
 
+/* The service caches parsed settings and hands out copies: a copy encodes
+ * as its source does and owns its memory (released apart, under ASan). */
+static void settings_copy_is_deep(void **state)
+{
+    struct rs_user_settings s, c;
+    struct rs_error e;
+    assert_int_equal(patch("{\"validation\":{\"username_pattern\":\"^[a-z.]+$\","
+                           "\"reserved_usernames\":[\"boss\",\"ceo\"],"
+                           "\"email_allowed_domains\":[\"example.com\"],"
+                           "\"employee_id_pattern\":\"^E[0-9]+$\"},"
+                           "\"defaults\":{\"department\":\"Sales\",\"location\":\"Oslo\"}}",
+                           &s, &e),
+                     0);
+    s.version = 7;
+    rs_user_settings_copy(&c, &s);
+    json_t *a = rs_user_settings_to_json(&s), *b = rs_user_settings_to_json(&c);
+    assert_true(json_equal(a, b));
+    assert_int_equal(c.version, 7);
+    assert_ptr_not_equal(c.rules.reserved_usernames, s.rules.reserved_usernames);
+    assert_ptr_not_equal(c.defaults.department, s.defaults.department);
+    json_decref(a);
+    json_decref(b);
+    rs_user_settings_release(&s);
+    assert_string_equal(c.rules.reserved_usernames[1], "ceo");
+    assert_string_equal(c.defaults.location, "Oslo");
+    rs_user_settings_release(&c);
+}
+
 static void rules_from_settings(void **state)
 {
     struct rs_user_settings s;
@@ -356,6 +384,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(settings_patch_applies_and_names_paths),
         cmocka_unit_test(settings_round_trip),
+        cmocka_unit_test(settings_copy_is_deep),
         cmocka_unit_test(rules_from_settings),
         cmocka_unit_test(field_definitions),
         cmocka_unit_test(field_values),

@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <cmocka.h>
+#include <utf8proc.h>
 
 #include "src/core/b64.h"
 #include "src/core/user.h"
@@ -547,6 +548,134 @@ static void fold_key_distinguishes_and_refuses(void **state)
     assert_null(rs_fold_key("\xc3"));
 }
 
+/* rs_fold_key and the NFC of rs_text_clean skip utf8proc for ASCII and
+ * decompose once into a stack buffer otherwise: both must give exactly what
+ * utf8proc_map gives. */
+static char *reference_map(const char *s, utf8proc_option_t opts)
+{
+    utf8proc_uint8_t *out = NULL;
+    if (utf8proc_map((const utf8proc_uint8_t *)s, 0, &out, opts) < 0)
+        return NULL;
+    return (char *)out;
+}
+
+static const utf8proc_option_t fold_opts = UTF8PROC_NULLTERM | UTF8PROC_STABLE | UTF8PROC_COMPOSE |
+                                           UTF8PROC_COMPAT | UTF8PROC_CASEFOLD | UTF8PROC_IGNORE;
+static const utf8proc_option_t nfc_opts = UTF8PROC_NULLTERM | UTF8PROC_STABLE | UTF8PROC_COMPOSE;
+
+static void assert_maps_like_utf8proc(const char *s)
+{
+    char *want = reference_map(s, fold_opts);
+    char *got = rs_fold_key(s);
+    assert_non_null(want);
+    assert_non_null(got);
+    assert_string_equal(got, want);
+    free(want);
+    free(got);
+    /* rs_text_clean trims too; the inputs here have no white space at
+     * either end and are not blank. */
+    want = reference_map(s, nfc_opts);
+    got = rs_text_clean(s);
+    assert_non_null(want);
+    assert_non_null(got);
+    assert_string_equal(got, want);
+    free(want);
+    free(got);
+}
+
+static void fold_and_nfc_match_utf8proc(void **state)
+{
+    char one[4] = {0};
+    for (int c = 1; c < 128; c++) {
+        if (c == ' ' || (c >= 0x09 && c <= 0x0d))
+            continue; /* trimmed away by rs_text_clean */
+        one[0] = (char)c;
+        one[1] = 'x';
+        assert_maps_like_utf8proc(one);
+    }
+    static const char *const samples[] = {"Anna.Smith-abc1-1",
+                                          "c.abc1-1@bench.example.com",
+                                          "Åsa.Öberg-Q1",
+                                          "Łukasz Dvořák",
+                                          "Γιώργος.Παπαδόπουλος",
+                                          "Ольга Смирнов",
+                                          "Søren Ødegård Straße",
+                                          "A\u030asa",
+                                          "e\u0301\u0323x",
+                                          "\ufb01le \uff21b",
+                                          "ẞ İstanbul ǅ",
+                                          "x\u00ad\u200by",
+                                          "한국어 \u1100\u1161\u11a8",
+                                          "用户名 \U0001f600",
+                                          "\u1e9b\u0323"};
+    for (size_t i = 0; i < sizeof(samples) / sizeof(samples[0]); i++)
+        assert_maps_like_utf8proc(samples[i]);
+    /* Longer than the stack buffer (512 code points; ß folds to two). */
+    char *lng = rs_xmalloc(2000 * 2 + 3);
+    size_t n = 0;
+    lng[n++] = 'x';
+    for (int i = 0; i < 2000; i++) {
+        memcpy(lng + n, "ß", 2);
+        n += 2;
+    }
+    lng[n++] = 'y';
+    lng[n] = '\0';
+    assert_maps_like_utf8proc(lng);
+    lng[601] = '\0'; /* x and 300 ß: 601 code points folded, 301 in NFC */
+    assert_maps_like_utf8proc(lng);
+    lng[401] = '\0'; /* x and 200 ß: 401 folded, within the stack buffer */
+    assert_maps_like_utf8proc(lng);
+    free(lng);
+}
+
+/* The search key from folded parts is the fold of the joined string, also
+ * where a part starts with a combining mark, ends on a starter that could
+ * compose, is Hangul jamo, a compatibility character that decomposes to a
+ * space and a mark, default-ignorable, or empty. */
+static void search_key_is_fold_of_joined(void **state)
+{
+    static const char *const parts[] = {
+        "Anna",       "ÅSA",          "\u0301x", "\u0308\u0323", "A",      "e\u0301",
+        "\u1100",     "\u1161\u11a8", "\u00a8",  "\u00b4z",      "\u00ad", "\u200b",
+        "",           "Straße",       "İ",       "\ufb01",       "\uff21", "Γιώργος",
+        "Ολγα\u0342", "한",           "\u0b47",  "\u0b3e",       "x\u0345"};
+    size_t n = sizeof(parts) / sizeof(parts[0]);
+    for (size_t i = 0; i < n; i++) {
+        for (size_t j = 0; j < n; j++) {
+            struct rs_user u;
+            rs_user_init(&u);
+            u.username = rs_xstrdup(parts[i]);
+            u.email = rs_xstrdup(parts[j]);
+            u.first_name = rs_xstrdup(parts[(i + j) % n]);
+            u.last_name = rs_xstrdup(parts[(i * 7 + j) % n]);
+            u.employee_id = rs_xstrdup(parts[(j * 3 + i) % n]);
+            char *joined = rs_xasprintf("%s %s %s %s %s", u.username, u.email, u.first_name,
+                                        u.last_name, u.employee_id);
+            char *want = rs_fold_key(joined);
+            char *uk = rs_fold_key(u.username), *ek = rs_fold_key(u.email);
+            char *ik = rs_fold_key(u.employee_id);
+            char *got = rs_user_search_key(&u, uk, ek, ik);
+            assert_non_null(want);
+            assert_non_null(got);
+            if (strcmp(got, want) != 0)
+                fail_msg("search key of \"%s\": \"%s\", want \"%s\"", joined, got, want);
+            free(joined);
+            free(want);
+            free(uk);
+            free(ek);
+            free(ik);
+            free(got);
+            rs_user_release(&u);
+        }
+    }
+    struct rs_user u;
+    rs_user_init(&u);
+    u.first_name = rs_xstrdup("\xc3");
+    u.last_name = rs_xstrdup("x");
+    assert_null(rs_user_search_key(&u, "a", "b", ""));
+    rs_user_release(&u);
+}
+
 /* ---- rs_utf8_length ------------------------------------------------------ */
 
 static void utf8_length(void **state)
@@ -961,13 +1090,38 @@ static void expect_same_json(const struct rs_user *u)
     json_decref(o);
 }
 
+static void expect_same_fields_json(const struct rs_user *u, unsigned mask)
+{
+    json_t *o = rs_user_fields_to_json(u, mask);
+    char *want = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    char *got = rs_user_fields_to_json_text(u, mask);
+    assert_non_null(want);
+    assert_string_equal(got, want);
+    free(want);
+    free(got);
+    json_decref(o);
+}
+
+static void expect_same_json_every_mask(const struct rs_user *u)
+{
+    expect_same_json(u);
+    static const unsigned masks[] = {0,
+                                     RS_UF_PROFILE | RS_UF_STATUS,
+                                     RS_UF_REQUIRED_ON_CREATE | RS_UF_TYPE,
+                                     RS_UF_MANAGER,
+                                     RS_UF_CUSTOM | RS_UF_ROLE,
+                                     ~0u};
+    for (size_t i = 0; i < sizeof(masks) / sizeof(masks[0]); i++)
+        expect_same_fields_json(u, masks[i]);
+}
+
 static void json_text_matches_jansson(void **state)
 {
     struct rs_user u;
     user_fill(&u, "anna", "anna@example.com", "Anna", "Lind");
     u.id = 42;
     u.version = 3;
-    expect_same_json(&u); /* mostly nulls, no times */
+    expect_same_json_every_mask(&u); /* mostly nulls, no times */
     u.created_at = 1795523391162;
     u.updated_at = 1795523391999;
     u.status_changed_at = 1;
@@ -983,10 +1137,10 @@ static void json_text_matches_jansson(void **state)
     u.status_note = strdup("</script><b>");
     u.custom = json_pack("{s:s,s:i,s:b,s:n}", "cost_center", "CC-\"9\"", "level", 3, "remote",
                          1, "none");
-    expect_same_json(&u);
+    expect_same_json_every_mask(&u);
     json_decref(u.custom);
     u.custom = json_object(); /* empty: {} either way */
-    expect_same_json(&u);
+    expect_same_json_every_mask(&u);
     rs_user_release(&u);
 }
 
@@ -1015,6 +1169,8 @@ int main(void)
         cmocka_unit_test(normalize_then_validate),
         cmocka_unit_test(fold_key_case_and_normalisation),
         cmocka_unit_test(fold_key_distinguishes_and_refuses),
+        cmocka_unit_test(fold_and_nfc_match_utf8proc),
+        cmocka_unit_test(search_key_is_fold_of_joined),
         cmocka_unit_test(utf8_length),
         cmocka_unit_test(utf8_length_invalid),
         cmocka_unit_test(type_and_status_names),

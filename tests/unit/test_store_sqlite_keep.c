@@ -35,13 +35,10 @@ static int teardown(void **state)
     return 0;
 }
 
-/* A plain connection that knows the file is in WAL mode (until it reads the
- * header, a checkpoint through it silently does nothing). */
 static sqlite3 *open_raw(void)
 {
-    sqlite3 *db = NULL;
-    assert_int_equal(sqlite3_open(tmpdb_path, &db), SQLITE_OK);
-    assert_int_equal(sqlite3_exec(db, "PRAGMA journal_mode=WAL", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3 *db = tmpdb_open_wal();
+    assert_non_null(db);
     return db;
 }
 

@@ -4,6 +4,7 @@
 #ifndef RS_TEST_TMPDB_H
 #define RS_TEST_TMPDB_H
 
+#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -30,6 +31,20 @@ static inline void tmpdb_remove(void)
         unlink(p);
     }
     rmdir(tmpdb_dir);
+}
+
+/* A plain connection to tmpdb_path that knows the file is in WAL mode
+ * (until it reads the header, a checkpoint through it silently does
+ * nothing); NULL if it cannot be opened. */
+static inline sqlite3 *tmpdb_open_wal(void)
+{
+    sqlite3 *db = NULL;
+    if (sqlite3_open(tmpdb_path, &db) != SQLITE_OK ||
+        sqlite3_exec(db, "PRAGMA journal_mode=WAL", NULL, NULL, NULL) != SQLITE_OK) {
+        sqlite3_close(db);
+        return NULL;
+    }
+    return db;
 }
 
 #endif

@@ -227,8 +227,12 @@ class Server:
         finally:
             errf.close()
         _register(self)
+        # Each process gets its own queue: the reader of a process stopped by
+        # restart() may still be finishing, and its end-of-output mark must
+        # not reach the new process's wait.
         self._lines = queue.Queue()
-        threading.Thread(target=self._read_stdout, args=(self.proc,), daemon=True).start()
+        threading.Thread(target=self._read_stdout, args=(self.proc, self._lines),
+                         daemon=True).start()
         try:
             self._wait_ready()
         except BaseException:
@@ -236,16 +240,16 @@ class Server:
             raise
         return self
 
-    def _read_stdout(self, proc):
+    def _read_stdout(self, proc, lines):
         with open(self.stdout_path, "ab") as out:
             for raw in iter(proc.stdout.readline, b""):
                 out.write(raw)
                 out.flush()
                 line = raw.decode("utf-8", "replace").rstrip("\r\n")
                 self.stdout_lines.append(line)
-                self._lines.put(line)
+                lines.put(line)
         proc.stdout.close()
-        self._lines.put(None)
+        lines.put(None)
 
     def _wait_ready(self):
         deadline = time.monotonic() + self.start_timeout

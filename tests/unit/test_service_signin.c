@@ -17,6 +17,7 @@
 #include "src/service/service.h"
 #include "src/store/store.h"
 #include "tmpdb.h"
+#include "tmpstore.h"
 
 static unsigned long made(void)
 {
@@ -27,18 +28,7 @@ static unsigned long made(void)
 
 static struct rs_store *open_store(void)
 {
-    char url[400];
-    snprintf(url, sizeof(url), "sqlite:%s", tmpdb_path);
-    struct rs_store_config cfg = {.url = url, .pool_size = 1, .busy_timeout_ms = 5000};
-    struct rs_store *s = NULL;
-    struct rs_error err;
-    rs_error_init(&err);
-    if (rs_store_open(&cfg, &s, &err) < 0)
-        fail_msg("open: %s (%s)", err.message, err.log_detail);
-    int applied = 0;
-    if (s->ops->migrate(s, &applied, &err) < 0)
-        fail_msg("migrate: %s (%s)", err.message, err.log_detail);
-    return s;
+    return tmpstore_open();
 }
 
 static void patch_auth(struct rs_ctx *ctx, const char *text)

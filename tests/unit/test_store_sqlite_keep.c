@@ -16,16 +16,14 @@
 #include <sqlite3.h>
 
 #include "tmpdb.h"
+#include "tmpstore.h"
 
 #include "src/store/store.h"
-
-static char url[320];
 
 static int setup(void **state)
 {
     if (tmpdb_make("roster-keep") < 0)
         return -1;
-    snprintf(url, sizeof(url), "sqlite:%s", tmpdb_path);
     return 0;
 }
 
@@ -48,16 +46,7 @@ static sqlite3 *open_raw(void)
 
 static struct rs_store *open_store(void)
 {
-    struct rs_store_config cfg = {.url = url, .pool_size = 1, .busy_timeout_ms = 5000};
-    struct rs_store *s = NULL;
-    struct rs_error err;
-    rs_error_init(&err);
-    if (rs_store_open(&cfg, &s, &err) < 0)
-        fail_msg("open: %s (%s)", err.message, err.log_detail);
-    int applied = 0;
-    if (s->ops->migrate(s, &applied, &err) < 0)
-        fail_msg("migrate: %s (%s)", err.message, err.log_detail);
-    return s;
+    return tmpstore_open();
 }
 
 /* Writes the settings document `key` = json in its own transaction, as
